@@ -1,0 +1,8 @@
+# Simulator tests.
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_sim_replay
+TESTS += tests/unit/test_sim_replay
+tests_unit_test_sim_replay_SOURCES = tests/unit/test_sim_replay.c
+tests_unit_test_sim_replay_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_sim_replay_LDADD = libikvsim.la $(UNIT_LDADD)
+endif
