@@ -15,3 +15,5 @@ libikvtrace_la_SOURCES = \
 	src/trace/read.c
 libikvtrace_la_CFLAGS = $(AM_CFLAGS) $(HDF5_CFLAGS)
 libikvtrace_la_LIBADD = libikvutil.la $(HDF5_LIBS) -lm
+
+include $(top_srcdir)/tests/trace.mk
