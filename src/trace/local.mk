@@ -15,3 +15,9 @@ libikvtrace_la_SOURCES = \
 	src/trace/read.c
 libikvtrace_la_CFLAGS = $(AM_CFLAGS) $(HDF5_CFLAGS)
 libikvtrace_la_LIBADD = libikvutil.la $(HDF5_LIBS) -lm
+
+# infokv-inspect: summary and validation of a trace.
+bin_PROGRAMS += infokv-inspect
+infokv_inspect_SOURCES = src/cli/inspect.c src/cli/inspect.h src/cli/inspect_stats.c
+infokv_inspect_LDADD = libikvtrace.la libikvcli.la -lm
+include $(top_srcdir)/tests/trace.mk

@@ -581,6 +581,11 @@ int ikv_trace_writer_close(ikv_trace_writer *w, int complete, char *err, size_t 
         return IKV_TRACE_EINVAL;
     }
     int rc = w->failed ? IKV_TRACE_EIO : flush_block(w);
+    if (rc == IKV_TRACE_OK && complete && w->n_written < w->meta.n_prompt) {
+        ikv_writer_msg(w, "cannot mark complete: %lld positions written, fewer than n_prompt = %d",
+                       (long long)w->n_written, w->meta.n_prompt);
+        rc = IKV_TRACE_EINVAL;
+    }
     if (rc == IKV_TRACE_OK &&
         (ikv_h5_attr_write_int(w->file, "n_tokens", w->n_written) ||
          ikv_h5_attr_write_int(w->file, "complete", complete ? 1 : 0))) {
