@@ -145,7 +145,7 @@ pivot() {
             if (!(r in rs)) { rs[r] = 1; rows[nr++] = r }
             if ($3 != "full" && !(b in bs)) { bs[b] = 1; cols[nc++] = b }
             if (!(b in tok) && $6 != "-" && $6 != "0") tok[b] = $6
-            v[r SUBSEP b] = ($12 == "ok" || $12 == "partial") ? sprintf("%.4f", $col) : (($12 == "skipped") ? "skipped" : $12)
+            v[r SUBSEP b] = ($12 ~ /^skipped/) ? "skipped" : (($col == "nan") ? "-" : sprintf("%.4f", $col))
         }
         END {
             if (fmt == "md") {

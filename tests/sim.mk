@@ -6,3 +6,6 @@ tests_unit_test_sim_replay_SOURCES = tests/unit/test_sim_replay.c
 tests_unit_test_sim_replay_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_sim_replay_LDADD = libikvsim.la $(UNIT_LDADD)
 endif
+
+TESTS += tests/cli/sim_run.sh tests/cli/sim_errors.sh
+EXTRA_DIST += tests/cli/sim_run.sh tests/cli/sim_errors.sh

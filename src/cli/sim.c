@@ -56,7 +56,7 @@ static void usage(FILE *f)
             "  -P, --policies LIST    comma list or 'all' (default: all):\n"
             "                         full random streaming h2o tova snapkv pyramidkv infokv oracle\n"
             "  -b, --budgets LIST     slots kept per (layer, KV head): counts and fractions,\n"
-            "                         e.g. 32,64,128,25%% (default: " DEFAULT_BUDGETS ")\n"
+            "                         e.g. 32,64,128,25%% (default: %s)\n"
             "  -s, --scenario LIST    prefill, decode, or prefill,decode (default: prefill)\n"
             "  -p, --param SPEC       sweep a parameter: [policy.]key=v1,v2,... (repeatable),\n"
             "                         e.g. --param infokv.alpha=0.2,0.5\n"
@@ -75,7 +75,8 @@ static void usage(FILE *f)
             "sequence (decode). With the default budgets, a budget a policy cannot honour\n"
             "on a trace (below SnapKV's window, say) is skipped with a note; budgets given\n"
             "with --budgets must work for every policy and trace.\n"
-            "Exit status: 0 ok, 1 runtime failure, 2 bad usage or input.\n");
+            "Exit status: 0 ok, 1 runtime failure, 2 bad usage or input.\n",
+            DEFAULT_BUDGETS);
 }
 
 static void list_policies(void)
