@@ -6,8 +6,10 @@ TOK_TEST_LDADD = libikvtok.la $(UNIT_LDADD)
 TOK_TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 TOK_FIXTURE = tests/unit/tok_fixture.c tests/unit/tok_fixture.h
 
-check_PROGRAMS += tests/unit/test_tokenizer_spm tests/unit/test_tokenizer_load
-TESTS += tests/unit/test_tokenizer_spm tests/unit/test_tokenizer_load
+TOK_TESTS = tests/unit/test_tokenizer_spm tests/unit/test_tokenizer_load \
+	tests/unit/test_tokenizer_gpt2
+check_PROGRAMS += $(TOK_TESTS)
+TESTS += $(TOK_TESTS)
 
 tests_unit_test_tokenizer_spm_SOURCES = tests/unit/test_tokenizer_spm.c $(TOK_FIXTURE)
 tests_unit_test_tokenizer_spm_CFLAGS = $(TOK_TEST_CFLAGS)
@@ -15,4 +17,7 @@ tests_unit_test_tokenizer_spm_LDADD = $(TOK_TEST_LDADD)
 tests_unit_test_tokenizer_load_SOURCES = tests/unit/test_tokenizer_load.c $(TOK_FIXTURE)
 tests_unit_test_tokenizer_load_CFLAGS = $(TOK_TEST_CFLAGS)
 tests_unit_test_tokenizer_load_LDADD = $(TOK_TEST_LDADD)
+tests_unit_test_tokenizer_gpt2_SOURCES = tests/unit/test_tokenizer_gpt2.c $(TOK_FIXTURE)
+tests_unit_test_tokenizer_gpt2_CFLAGS = $(TOK_TEST_CFLAGS)
+tests_unit_test_tokenizer_gpt2_LDADD = $(TOK_TEST_LDADD)
 endif

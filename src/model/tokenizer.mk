@@ -8,6 +8,7 @@ libikvtok_la_SOURCES = \
 	src/model/tokenizer_bpe.c \
 	src/model/tokenizer_spm.c \
 	src/model/tokenizer_gpt2.c \
+	src/model/tokenizer_pretok.c \
 	src/model/tokenizer_llama2c.c
 libikvtok_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS)
 libikvtok_la_LIBADD = $(PCRE2_LIBS)
