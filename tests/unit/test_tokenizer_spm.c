@@ -37,6 +37,7 @@ static const struct {
     {" ab", -0.5f}, /* 266 */
     {"abc", -5}, /* 267 */
     {"cc", -4},  /* 268 */
+    {"b a", -6}, /* 269: spans a space */
 };
 #define SMALL_N (259 + ARRAY_LEN(small_pieces))
 
@@ -146,6 +147,9 @@ static void check_small_merges(int escape)
     expect_ids(t, "a\x01", 2, 0, (const int32_t[]){265, 4}, 2);
     /* A space inside the text is a token too: " a" + " ab"... */
     expect_ids(t, "a ab", 4, 0, (const int32_t[]){265, 266}, 2);
+    /* Merges cross a space when a token spans it: " a" (-3), then "b a". */
+    expect_ids(t, "b a", 3, 0, (const int32_t[]){259, 269}, 2);
+    expect_ids(t, "ab a", 4, 0, (const int32_t[]){266, 265}, 2); /* " ab" first */
     /* Special-token spellings are plain text: "<s>" is bytes. */
     expect_ids(t, "<s>", 3, 0, (const int32_t[]){259, 0x3c + 3, 0x73 + 3, 0x3e + 3}, 4);
     /* Empty text: no dummy prefix, only BOS if asked. */
