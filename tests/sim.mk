@@ -9,3 +9,8 @@ endif
 
 TESTS += tests/cli/sim_run.sh tests/cli/sim_errors.sh
 EXTRA_DIST += tests/cli/sim_run.sh tests/cli/sim_errors.sh
+
+BENCHES += tests/bench/bench_sim
+EXTRA_PROGRAMS += tests/bench/bench_sim
+tests_bench_bench_sim_SOURCES = tests/bench/bench_sim.c
+tests_bench_bench_sim_LDADD = libikvsim.la -lm

@@ -22,7 +22,9 @@ typedef struct ikv_sim_layer {
 
 /* Full-cache reference of a layer. */
 typedef struct ikv_sim_reference {
-    int H, T, d;
+    int H, G, T, d;
+    size_t ld;       /* row stride of kt: T rounded up to the key block */
+    float *kt;       /* [G][d][ld] keys transposed (for the attention kernels) */
     float *lse;      /* [H][T] log-sum-exp of query t's scores over keys 0..t */
     float *out;      /* [H][T][d] attention output of query t, full cache */
     float *future;   /* [H][T] attention key j receives from queries t >= n_prompt */
@@ -30,7 +32,7 @@ typedef struct ikv_sim_reference {
 } ikv_sim_reference;
 
 /* Allocates the arrays (0 or -1 on allocation failure). */
-int ikv_sim_reference_alloc(ikv_sim_reference *ref, int H, int T, int d);
+int ikv_sim_reference_alloc(ikv_sim_reference *ref, int H, int G, int T, int d);
 void ikv_sim_reference_free(ikv_sim_reference *ref);
 
 /* The full pass: O(T^2 d) per head, heads spread over OpenMP threads.
@@ -38,6 +40,6 @@ void ikv_sim_reference_free(ikv_sim_reference *ref);
 int ikv_sim_reference_compute(const ikv_sim_layer *layer, ikv_sim_reference *ref);
 
 /* Bytes the reference of a layer takes. */
-uint64_t ikv_sim_reference_bytes(int H, int T, int d);
+uint64_t ikv_sim_reference_bytes(int H, int G, int T, int d);
 
 #endif

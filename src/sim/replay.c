@@ -53,27 +53,28 @@ typedef struct replay {
     const ikv_sim_reference *ref;
     ikv_policy *policy;
     int layer, H, G, d, T, P, group;
+    size_t ld;          /* row stride of kt (T rounded up to the key block) */
     unsigned needs;
     float scale;
-    float *rows;        /* [H][T] attention rows handed to the policy */
-    float *scores;      /* [T] */
-    float *mix;         /* [d] */
+    float *rows;        /* [H][T] attention rows (the policy's input) */
+    float *tmp;         /* [T] */
+    float *mix;         /* [group][d] */
+    float *kt;          /* [G][d][ld] keys of the kept slots, transposed */
     float *future;      /* [G][T] oracle scores by slot */
     uint8_t *oracle_kept; /* [G][T] by position */
     int *oracle_count;  /* [G] */
-    int32_t *identity;  /* [T] */
 } replay;
 
 static void free_replay(replay *r)
 {
     ikv_policy_free(r->policy);
     free(r->rows);
-    free(r->scores);
+    free(r->tmp);
     free(r->mix);
+    free(r->kt);
     free(r->future);
     free(r->oracle_kept);
     free(r->oracle_count);
-    free(r->identity);
 }
 
 static int fail(char *err, size_t errlen, int rc, const char *msg)
@@ -127,6 +128,12 @@ static int after_step(replay *r, int step, ikv_evict_log *record, uint8_t *evict
         float *fut = r->future ? r->future + (size_t)g * (size_t)r->T : NULL;
         for (int m = 0; fut && m < n_moves; m++)
             fut[moves[m].dst] = fut[moves[m].src];
+        float *kt = r->kt + (size_t)g * (size_t)r->d * r->ld;
+        for (int j = 0; j < r->d; j++) {
+            float *row = kt + (size_t)j * r->ld;
+            for (int m = 0; m < n_moves; m++)
+                row[moves[m].dst] = row[moves[m].src];
+        }
         const int32_t *gone;
         int n_gone;
         ikv_policy_evicted(r->policy, r->layer, g, &gone, &n_gone);
@@ -201,21 +208,24 @@ int ikv_sim_replay(const ikv_sim_replay_input *in, const ikv_params *params,
         return fail(err, errlen, -1, "needs /hidden/evolution");
     }
     const size_t T = (size_t)r.T;
+    if (r.group > IKV_ATTN_MAX_GROUP) {
+        free_replay(&r);
+        return fail(err, errlen, -1, "more than 16 query heads per KV head");
+    }
     r.rows = malloc((size_t)r.H * T * sizeof *r.rows);
-    r.scores = malloc(T * sizeof *r.scores);
-    r.mix = malloc((size_t)r.d * sizeof *r.mix);
-    r.identity = malloc(T * sizeof *r.identity);
+    r.tmp = malloc(T * sizeof *r.tmp);
+    r.mix = malloc((size_t)r.group * (size_t)r.d * sizeof *r.mix);
+    r.ld = ikv_attn_ld(r.T);
+    r.kt = calloc((size_t)r.G * (size_t)r.d * r.ld, sizeof *r.kt);
     r.oracle_kept = calloc((size_t)r.G * T, 1);
     r.oracle_count = calloc((size_t)r.G, sizeof *r.oracle_count);
     if (r.needs & IKV_NEED_FUTURE)
         r.future = malloc((size_t)r.G * T * sizeof *r.future);
-    if (!r.rows || !r.scores || !r.mix || !r.identity || !r.oracle_kept || !r.oracle_count ||
+    if (!r.rows || !r.tmp || !r.mix || !r.kt || !r.oracle_kept || !r.oracle_count ||
         ((r.needs & IKV_NEED_FUTURE) && !r.future)) {
         free_replay(&r);
         return fail(err, errlen, -2, "out of memory");
     }
-    for (size_t i = 0; i < T; i++)
-        r.identity[i] = (int32_t)i;
     const ikv_sim_reference *ref = in->ref;
     const int prefill_scenario = params->scenario == IKV_SCENARIO_PREFILL;
     int rc = 0;
@@ -229,15 +239,22 @@ int ikv_sim_replay(const ikv_sim_replay_input *in, const ikv_params *params,
         r.oracle_count[g] = r.P;
     }
     if (r.needs & IKV_NEED_ATTENTION) {
+        /* Prompt rows are those of the full cache: exp(score - lse_full). */
         for (int32_t q = 0; q < r.P; q++) {
             if (!ikv_policy_wants_row(r.policy, r.layer, q))
                 continue;
-            for (int h = 0; h < r.H; h++) {
-                const float *qv = L->q + ((size_t)h * T + (size_t)q) * (size_t)r.d;
-                const float *keys = L->k + (size_t)(h / r.group) * T * (size_t)r.d;
-                float *row = r.rows + (size_t)h * T;
-                ikv_attn_scores(qv, keys, r.identity, q + 1, r.d, r.scale, row);
-                ikv_attn_probs(row, q + 1, ref->lse[(size_t)h * T + (size_t)q], row);
+            for (int g = 0; g < r.G; g++) {
+                const float *qs[IKV_ATTN_MAX_GROUP];
+                for (int a = 0; a < r.group; a++)
+                    qs[a] = L->q + ((size_t)(g * r.group + a) * T + (size_t)q) * (size_t)r.d;
+                float *rows = r.rows + (size_t)g * (size_t)r.group * T;
+                ikv_attn_scores(qs, r.group, ref->kt + (size_t)g * (size_t)r.d * ref->ld, ref->ld, q + 1, r.d, r.scale,
+                                rows, T);
+                for (int a = 0; a < r.group; a++) {
+                    int h = g * r.group + a;
+                    ikv_attn_probs(rows + (size_t)a * T, q + 1, ref->lse[(size_t)h * T + (size_t)q],
+                                   rows + (size_t)a * T);
+                }
             }
             if (ikv_policy_observe_attention(r.policy, r.layer, q, r.rows, q + 1, r.T) != IKV_OK) {
                 rc = fail(err, errlen, -1, ikv_policy_error(r.policy));
@@ -267,6 +284,18 @@ int ikv_sim_replay(const ikv_sim_replay_input *in, const ikv_params *params,
         rc = fail(err, errlen, -2, "out of memory");
         goto done;
     }
+    {
+        /* Keys of the slots that survived the prompt compression. */
+        const int n = ikv_policy_cache_len(r.policy, r.layer);
+        for (int g = 0; g < r.G; g++) {
+            const int32_t *pos = ikv_policy_positions(r.policy, r.layer, g);
+            const float *src = ref->kt + (size_t)g * (size_t)r.d * ref->ld;
+            float *dst = r.kt + (size_t)g * (size_t)r.d * r.ld;
+            for (int j = 0; j < r.d; j++)
+                for (int i = 0; i < n; i++)
+                    dst[(size_t)j * r.ld + (size_t)i] = src[(size_t)j * ref->ld + (size_t)pos[i]];
+        }
+    }
     if (in->on_step)
         in->on_step(in->user, 0, r.policy);
     oracle_advance(&r, in->oracle, 0);
@@ -295,28 +324,40 @@ int ikv_sim_replay(const ikv_sim_replay_input *in, const ikv_params *params,
         double step_recall = 0.0, step_err = 0.0;
         for (int g = 0; g < r.G; g++) {
             const int32_t *pos = ikv_policy_positions(r.policy, r.layer, g);
-            const float *keys = L->k + (size_t)g * T * (size_t)r.d;
             const float *values = L->v + (size_t)g * T * (size_t)r.d;
+            float *kt = r.kt + (size_t)g * (size_t)r.d * r.ld;
+            const float *kt_ref = ref->kt + (size_t)g * (size_t)r.d * ref->ld;
+            for (int j = 0; j < r.d; j++) /* the new token's key */
+                kt[(size_t)j * r.ld + (size_t)(n - 1)] = kt_ref[(size_t)j * ref->ld + (size_t)t];
             st->kept_sum += n;
             st->n_kept++;
-            for (int j = 0; j < r.group; j++) {
-                int h = g * r.group + j;
-                const float *qv = L->q + ((size_t)h * T + (size_t)t) * (size_t)r.d;
+            const float *qs[IKV_ATTN_MAX_GROUP];
+            for (int a = 0; a < r.group; a++)
+                qs[a] = L->q + ((size_t)(g * r.group + a) * T + (size_t)t) * (size_t)r.d;
+            /* The group's rows, softmax over the kept slots: what a live
+             * engine computes and the policy observes. */
+            float *probs = r.rows + (size_t)g * (size_t)r.group * T;
+            ikv_attn_scores(qs, r.group, kt, r.ld, n, r.d, r.scale, probs, T);
+            double recall[IKV_ATTN_MAX_GROUP];
+            for (int a = 0; a < r.group; a++) {
+                const int h = g * r.group + a;
+                float *p = probs + (size_t)a * T;
                 const float lse_full = ref->lse[(size_t)h * T + (size_t)t];
-                ikv_attn_scores(qv, keys, pos, n, r.d, r.scale, r.scores);
                 if (r.future) {
                     float *fut = r.future + (size_t)g * T;
+                    ikv_attn_probs(p, n, lse_full, r.tmp);
                     for (int i = 0; i < n; i++)
-                        fut[i] -= expf(r.scores[i] - lse_full);
+                        fut[i] -= r.tmp[i];
                 }
-                float lse_kept = ikv_attn_logsumexp(r.scores, n);
-                float *probs = want_row ? r.rows + (size_t)h * T : r.scores;
-                ikv_attn_probs(r.scores, n, lse_kept, probs);
-                ikv_attn_mix(probs, values, pos, n, r.d, r.mix);
-                double recall = exp((double)lse_kept - (double)lse_full);
-                double e = ikv_attn_rel_error(r.mix, ref->out + ((size_t)h * T + (size_t)t) * (size_t)r.d, r.d);
-                step_recall += recall;
-                step_err += e;
+                float lse_kept = ikv_attn_softmax(p, n);
+                recall[a] = exp((double)lse_kept - (double)lse_full);
+            }
+            ikv_attn_mix(probs, T, r.group, values, pos, n, r.d, r.mix);
+            for (int a = 0; a < r.group; a++) {
+                const int h = g * r.group + a;
+                step_recall += recall[a];
+                step_err += ikv_attn_rel_error(r.mix + (size_t)a * (size_t)r.d,
+                                               ref->out + ((size_t)h * T + (size_t)t) * (size_t)r.d, r.d);
             }
         }
         st->recall_sum += step_recall;

@@ -416,11 +416,11 @@ static int run_trace(const char *path, const ikv_sim_jobs *jobs, const ikv_sim_o
     keys = calloc((size_t)n_jobs + 1, sizeof *keys);
     marks = calloc((size_t)n_jobs * (size_t)G * (size_t)T, 1);
     if (!lb.q || !lb.k || !lb.v || !keys || !marks ||
-        ikv_sim_reference_alloc(&lb.ref, H, T, d) != 0) {
+        ikv_sim_reference_alloc(&lb.ref, H, G, T, d) != 0) {
         free(slots);
         rc = fail(err, errlen, IKV_SIM_ERUNTIME,
                   "%s: out of memory for one layer (%.0f MB of q/k/v and reference)", path,
-                  (double)((q_elems + 2 * kv_elems) * 4 + ikv_sim_reference_bytes(H, T, d)) / 1e6);
+                  (double)((q_elems + 2 * kv_elems) * 4 + ikv_sim_reference_bytes(H, G, T, d)) / 1e6);
         goto done;
     }
     for (int li = 0; li < res->n_layers && rc == IKV_SIM_OK; li++) {

@@ -109,30 +109,77 @@ static void naive_mix(const synth *s, int g, const int32_t *keys, const double *
 static void test_kernels(void)
 {
     synth s;
-    synth_make(&s, 2, 1, 16, 20, 10, 3);
-    int32_t idx[5] = {3, 0, 17, 9, 4};
-    float sc[5], mix[16];
-    ikv_attn_scores(s.q + 5 * 16, s.k, idx, 5, 16, 0.25f, sc);
-    double p[5], lse;
-    naive_softmax(&s, 0, 5, idx, 5, p, &lse);
-    float l = ikv_attn_logsumexp(sc, 5);
-    CU_ASSERT_DOUBLE_EQUAL(l, lse, 1e-5);
-    ikv_attn_probs(sc, 5, l, sc);
-    double sum = 0;
-    for (int i = 0; i < 5; i++) {
-        CU_ASSERT_DOUBLE_EQUAL(sc[i], p[i], 1e-6);
-        sum += sc[i];
+    synth_make(&s, 2, 1, 16, 40, 10, 3);
+    /* transpose, then scores of two queries over chosen slots */
+    static float kt[16 * 64]; /* ld 64: room for the key-block padding */
+    ikv_attn_transpose(s.k, 40, 16, kt, 64);
+    int bad = 0;
+    for (int t = 0; t < 40; t++)
+        for (int j = 0; j < 16; j++)
+            bad += kt[j * 64 + t] != s.k[t * 16 + j];
+    CU_ASSERT_EQUAL(bad, 0);
+    int32_t idx[40];
+    for (int i = 0; i < 40; i++)
+        idx[i] = i;
+    const float *qs[2] = {s.q + 5 * 16, s.q + (40 + 7) * 16};
+    int tq[2] = {5, 7}, hq[2] = {0, 1};
+    /* n = 37 covers a full block of 32 keys and a tail of 5 */
+    static float sc[2 * 40];
+    ikv_attn_scores(qs, 2, kt, 64, 37, 16, 0.25f, sc, 40);
+    double p[40], lse;
+    for (int a = 0; a < 2; a++) {
+        for (int i = 0; i < 37; i++) {
+            double dot = 0;
+            for (int j = 0; j < 16; j++)
+                dot += (double)qs[a][j] * s.k[i * 16 + j];
+            bad += fabs(sc[a * 40 + i] - 0.25 * dot) > 1e-5;
+        }
     }
-    CU_ASSERT_DOUBLE_EQUAL(sum, 1.0, 1e-6);
-    ikv_attn_mix(sc, s.v, idx, 5, 16, mix);
-    double ref[16];
-    naive_mix(&s, 0, idx, p, 5, ref);
-    for (int j = 0; j < 16; j++)
-        CU_ASSERT_DOUBLE_EQUAL(mix[j], ref[j], 1e-5);
+    CU_ASSERT_EQUAL(bad, 0);
+    /* softmax and lse against double (scale 1/sqrt(16) = 0.25) */
+    for (int a = 0; a < 2; a++) {
+        naive_softmax(&s, hq[a], tq[a], idx, 37, p, &lse);
+        float l = ikv_attn_softmax(sc + a * 40, 37);
+        CU_ASSERT_DOUBLE_EQUAL(l, lse, 2e-5);
+        double sum = 0;
+        for (int i = 0; i < 37; i++) {
+            bad += fabs(sc[a * 40 + i] - p[i]) > 1e-6;
+            sum += sc[a * 40 + i];
+        }
+        CU_ASSERT_DOUBLE_EQUAL(sum, 1.0, 1e-5);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    /* mix of both queries against double */
+    float mix[2 * 16];
+    ikv_attn_mix(sc, 40, 2, s.v, idx, 37, 16, mix);
+    for (int a = 0; a < 2; a++) {
+        naive_softmax(&s, hq[a], tq[a], idx, 37, p, NULL);
+        double ref[16];
+        naive_mix(&s, 0, idx, p, 37, ref);
+        for (int j = 0; j < 16; j++)
+            bad += fabs(mix[a * 16 + j] - ref[j]) > 1e-5;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    /* exp: relative error over the float range, 0 far below */
+    float x[2001];
+    double worst = 0;
+    for (int i = 0; i <= 2000; i++)
+        x[i] = -87.0f + 175.0f * (float)i / 2000.0f;
+    float y[2001];
+    memcpy(y, x, sizeof x);
+    ikv_attn_exp(y, 2001);
+    for (int i = 0; i <= 2000; i++) {
+        double e = fabs(y[i] - exp((double)x[i])) / exp((double)x[i]);
+        worst = e > worst ? e : worst;
+    }
+    CU_ASSERT(worst < 2e-7);
+    float under[3] = {-100.0f, -INFINITY, -87.3f};
+    ikv_attn_exp(under, 3);
+    CU_ASSERT(under[0] == 0.0f && under[1] == 0.0f && under[2] == 0.0f);
     float a[3] = {1, 2, 2}, b[3] = {1, 2, 3}, z[3] = {0};
     CU_ASSERT_DOUBLE_EQUAL(ikv_attn_rel_error(a, b, 3), 1.0 / sqrt(14.0), 1e-6);
     CU_ASSERT_EQUAL(ikv_attn_rel_error(z, z, 3), 0.0f);
-    CU_ASSERT_EQUAL(ikv_attn_logsumexp(sc, 0), -INFINITY);
+    CU_ASSERT_EQUAL(ikv_attn_softmax(sc, 0), -INFINITY);
     synth_free(&s);
 }
 
@@ -142,7 +189,7 @@ static void test_reference_pass(void)
     int H = 4, G = 2, d = 8, T = 40, P = 25;
     synth_make(&s, H, G, d, T, P, 5);
     ikv_sim_reference ref;
-    CU_ASSERT_EQUAL_FATAL(ikv_sim_reference_alloc(&ref, H, T, d), 0);
+    CU_ASSERT_EQUAL_FATAL(ikv_sim_reference_alloc(&ref, H, G, T, d), 0);
     CU_ASSERT_EQUAL(ikv_sim_reference_compute(&s.L, &ref), 0);
     int32_t keys[64];
     for (int i = 0; i < T; i++)
@@ -219,13 +266,16 @@ static void direct(const synth *s, const ikv_sim_reference *ref, const ikv_param
         ident[i] = i;
     for (int t = 0; t < P; t++)
         ikv_policy_append(p, t);
+    const size_t ld = ikv_attn_ld(T);
+    float *kt = calloc((size_t)d * ld, sizeof *kt);
     for (int q = 0; q < P; q++) {
         if (!(needs & IKV_NEED_ATTENTION) || !ikv_policy_wants_row(p, 1, q))
             continue;
         for (int h = 0; h < H; h++) {
             float *row = rows + (size_t)h * T;
-            ikv_attn_scores(L->q + ((size_t)h * T + q) * d, L->k + (size_t)(h / group) * T * d, ident, q + 1, d,
-                            1.0f / sqrtf((float)d), row);
+            const float *qv = L->q + ((size_t)h * T + q) * d;
+            ikv_attn_transpose(L->k + (size_t)(h / group) * T * d, T, d, kt, ld);
+            ikv_attn_scores(&qv, 1, kt, ld, q + 1, d, 1.0f / sqrtf((float)d), row, (size_t)T);
             ikv_attn_probs(row, q + 1, ref->lse[h * T + q], row);
         }
         ikv_policy_observe_attention(p, 1, q, rows, q + 1, T);
@@ -283,15 +333,21 @@ static void direct(const synth *s, const ikv_sim_reference *ref, const ikv_param
             }
             *recall += rec;
             *err += sqrt(e2 / o2);
-            /* the row the policy sees, with the shared kernels */
-            float sc[MAXT];
-            ikv_attn_scores(L->q + ((size_t)h * T + t) * d, L->k + (size_t)g * T * d, pos, n, d,
-                            1.0f / sqrtf((float)d), sc);
-            if (needs & IKV_NEED_FUTURE)
+            /* the row the policy sees: the shared kernels on the kept keys
+             * gathered afresh in slot order */
+            for (int j = 0; j < d; j++)
                 for (int i = 0; i < n; i++)
-                    future[g * T + i] -= expf(sc[i] - ref->lse[h * T + t]);
-            float lse = ikv_attn_logsumexp(sc, n);
-            ikv_attn_probs(sc, n, lse, rows + (size_t)h * T);
+                    kt[(size_t)j * ld + i] = L->k[((size_t)g * T + pos[i]) * d + j];
+            float *sc = rows + (size_t)h * T;
+            const float *qv = L->q + ((size_t)h * T + t) * d;
+            ikv_attn_scores(&qv, 1, kt, ld, n, d, 1.0f / sqrtf((float)d), sc, (size_t)T);
+            if (needs & IKV_NEED_FUTURE) {
+                float tmp[MAXT];
+                ikv_attn_probs(sc, n, ref->lse[h * T + t], tmp);
+                for (int i = 0; i < n; i++)
+                    future[g * T + i] -= tmp[i];
+            }
+            ikv_attn_softmax(sc, n);
         }
         if (want)
             ikv_policy_observe_attention(p, 1, t, rows, n, T);
@@ -311,6 +367,7 @@ static void direct(const synth *s, const ikv_sim_reference *ref, const ikv_param
     }
     free(rows);
     free(future);
+    free(kt);
     ikv_policy_free(p);
 }
 
@@ -353,7 +410,7 @@ static void test_replay_matches_direct_core(void)
     int H = 4, G = 2, d = 16, T = 120, P = 48;
     synth_make(&s, H, G, d, T, P, 11);
     ikv_sim_reference ref;
-    CU_ASSERT_EQUAL_FATAL(ikv_sim_reference_alloc(&ref, H, T, d), 0);
+    CU_ASSERT_EQUAL_FATAL(ikv_sim_reference_alloc(&ref, H, G, T, d), 0);
     ikv_sim_reference_compute(&s.L, &ref);
     static kept_trace a, b;
     for (size_t j = 0; j < sizeof jobs / sizeof *jobs; j++) {
@@ -393,7 +450,7 @@ static void test_full_is_exact(void)
     synth s;
     synth_make(&s, 4, 2, 16, 90, 30, 4);
     ikv_sim_reference ref;
-    CU_ASSERT_EQUAL_FATAL(ikv_sim_reference_alloc(&ref, 4, 90, 16), 0);
+    CU_ASSERT_EQUAL_FATAL(ikv_sim_reference_alloc(&ref, 4, 2, 90, 16), 0);
     ikv_sim_reference_compute(&s.L, &ref);
     ikv_sim_stats st;
     for (int scen = 0; scen < 2; scen++) {
@@ -418,7 +475,7 @@ static void test_oracle_is_ceiling(void)
         synth s;
         synth_make(&s, 4, 2, 16, 100, 60, seed);
         ikv_sim_reference ref;
-        CU_ASSERT_EQUAL_FATAL(ikv_sim_reference_alloc(&ref, 4, 100, 16), 0);
+        CU_ASSERT_EQUAL_FATAL(ikv_sim_reference_alloc(&ref, 4, 2, 100, 16), 0);
         ikv_sim_reference_compute(&s.L, &ref);
         int budgets[3] = {8, 16, 32};
         for (int b = 0; b < 3; b++) {
@@ -451,7 +508,7 @@ static void test_missing_signals(void)
     synth s;
     synth_make(&s, 2, 1, 8, 30, 10, 2);
     ikv_sim_reference ref;
-    ikv_sim_reference_alloc(&ref, 2, 30, 8);
+    ikv_sim_reference_alloc(&ref, 2, 1, 30, 8);
     ikv_sim_reference_compute(&s.L, &ref);
     ikv_params params = ikv_default_params(IKV_POLICY_INFOKV);
     params.budget.value = 8;
