@@ -53,4 +53,11 @@ check_grep "gnuplot was not found, so the figures were skipped" "$out2/report.md
 check "no figure files" test ! -e "$out2/recall_prefill.png"
 check "--no-plots" "$sim" -q --no-plots -o "$IKV_TMP/out3" -P h2o -b 8 "$trace"
 check_grep "not requested" "$IKV_TMP/out3/report.md" "report says figures were not requested"
+
+# analysis/: the report can be rebuilt by hand; runs compare side by side.
+check "report.sh rebuilds the report" sh "$top_srcdir/analysis/report.sh" "$out2"
+check_exit 2 "report.sh refuses a folder without tables" sh "$top_srcdir/analysis/report.sh" "$IKV_TMP"
+check "compare.sh across runs" sh "$top_srcdir/analysis/compare.sh" --tsv "$out" "$out2"
+check_grep "^prefill	h2o	-	8	0.[0-9]*	0.[0-9]*$" "$IKV_TMP/out" "one column per run"
+check_exit 2 "compare.sh: unknown metric" sh "$top_srcdir/analysis/compare.sh" --metric speed "$out"
 finish
