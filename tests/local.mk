@@ -28,7 +28,7 @@ endif
 
 # The core links from an outside program with nothing but libc and libm.
 TESTS += tests/cli/core_link.sh
-EXTRA_DIST += tests/cli/core_link.sh tests/cli/lib.sh tests/core_demo.c
+EXTRA_DIST += tests/cli/core_link.sh tests/cli/lib.sh
 
 BENCHES += tests/bench/bench_select
 EXTRA_PROGRAMS += tests/bench/bench_select

@@ -2,73 +2,63 @@
  * Per-layer budget allocation.
  *
  * uniform: every layer keeps B.
- * pyramid: PyramidKV's schedule (Cai et al. 2024). With w the always-kept
- *   observation window and E = B - w the selectable part, the top layer keeps
- *   w + E / beta and the bottom layer w + 2E - E / beta, linearly in between,
- *   so the mean over layers is B. The reference rounds each layer down; we
- *   distribute the rounding remainder (largest remainder first, lower layers
- *   first on ties) so the total is exactly n_layers * B.
+ * pyramid: PyramidKV's schedule (Cai et al. 2024). With w the reserved
+ *   slots (SnapKV's window, StreamingLLM's sinks) and E = B - w the
+ *   selectable part, the top layer keeps w + E / beta and the bottom layer
+ *   w + 2E - E / beta, linearly in between, so the mean over layers is B.
+ *   The reference rounds each layer down and loses the remainder; we give
+ *   it to the lowest layers, one slot each, so the total is exactly
+ *   n_layers * B and budgets still never grow with depth. Every layer
+ *   keeps at least one slot.
  */
 #include <math.h>
 
 #include "core/internal.h"
 
 int ikv_allocate_budgets(ikv_allocation allocation, int budget, int n_layers,
-                         int window, double pyramid_beta, int *out)
+                         int reserved, double pyramid_beta, int *out)
 {
-    if (budget < 1 || n_layers < 1 || !out)
+    if (budget < 1 || n_layers < 1 || reserved < 0 || !out)
         return IKV_EINVAL;
-    if (allocation == IKV_ALLOC_UNIFORM || n_layers == 1 || budget <= window) {
+    if (allocation == IKV_ALLOC_UNIFORM || n_layers == 1 || budget <= reserved) {
         for (int l = 0; l < n_layers; l++)
             out[l] = budget;
         return IKV_OK;
     }
-    if (allocation != IKV_ALLOC_PYRAMID || pyramid_beta < 1.0)
+    if (allocation != IKV_ALLOC_PYRAMID || !(pyramid_beta >= 1.0))
         return IKV_EINVAL;
 
-    double selectable = (double)(budget - window);
+    double selectable = (double)(budget - reserved);
     double min_extra = selectable / pyramid_beta;
+    if (reserved == 0 && min_extra < 1.0)
+        min_extra = selectable < 1.0 ? selectable : 1.0;
     double max_extra = 2.0 * selectable - min_extra;
     double step = (max_extra - min_extra) / (double)(n_layers - 1);
+    const int floor_budget = reserved > 0 ? reserved : 1;
     long total = 0;
     for (int l = 0; l < n_layers; l++) {
-        double exact = (double)window + max_extra - step * (double)l;
-        out[l] = (int)floor(exact);
+        double exact = (double)reserved + max_extra - step * (double)l;
+        out[l] = (int)floor(exact + 1e-9);
+        if (out[l] < floor_budget)
+            out[l] = floor_budget;
         total += out[l];
     }
     long target = (long)budget * n_layers;
-    /* Hand out the missing slots by largest fractional part. */
-    while (total < target) {
-        int best = -1;
-        double best_frac = -1.0;
-        for (int l = 0; l < n_layers; l++) {
-            double exact = (double)window + max_extra - step * (double)l;
-            double frac = exact - (double)out[l];
-            if (frac > best_frac + 1e-12) {
-                best_frac = frac;
-                best = l;
-            }
-        }
-        out[best]++;
+    /* The remainder goes to the lowest layers, rounding noise comes back
+     * from the highest: both keep budgets non-increasing with depth. */
+    for (int l = 0; total < target; l = (l + 1) % n_layers) {
+        out[l]++;
         total++;
     }
-    /* Rounding noise can only overshoot by a slot or so: take it back from
-     * the layer closest to rounding down. */
     while (total > target) {
-        int best = -1;
-        double best_frac = 2.0;
-        for (int l = 0; l < n_layers; l++) {
-            double exact = (double)window + max_extra - step * (double)l;
-            double frac = exact - (double)(out[l] - 1);
-            if (out[l] > 1 && frac < best_frac) {
-                best_frac = frac;
-                best = l;
-            }
-        }
-        if (best < 0)
+        /* the highest layer that can give a slot and stay >= the one above */
+        int l = n_layers - 1;
+        while (l >= 0 && !(out[l] > floor_budget && (l == n_layers - 1 || out[l] > out[l + 1])))
+            l--;
+        if (l < 0)
             break;
-        out[best]--;
+        out[l]--;
         total--;
     }
-    return IKV_OK;
+    return total == target ? IKV_OK : IKV_EINVAL;
 }

@@ -45,9 +45,10 @@ typedef struct ikv_policy_ops {
     ikv_policy_kind kind;
     unsigned needs;  /* IKV_NEED_* */
     unsigned state;  /* IKV_STATE_* */
-    /* Observation window in queries before a compression whose rows count
-     * in `win` (0: rows go to `acc` only or nowhere). */
-    int (*window)(const ikv_policy *p);
+    /* Slots kept whatever the scores (SnapKV's window, StreamingLLM's
+     * sinks): every layer's budget must hold them, and the pyramid
+     * allocation spreads only the rest. NULL means none. */
+    int (*reserved)(const ikv_policy *p);
     /* Brings `layer` down to its budget. */
     int (*compress)(ikv_policy *p, int layer);
 } ikv_policy_ops;

@@ -239,9 +239,20 @@ int ikv_policy_entropy_topk(const ikv_policy *p)
     return p ? p->params.infokv.topk : 0;
 }
 
-static int always_kept_window(const ikv_policy *p)
+static int reserved_slots(const ikv_policy *p)
 {
-    return p->ops->window ? p->ops->window(p) : 0;
+    return p->ops->reserved ? p->ops->reserved(p) : 0;
+}
+
+/* Queries before a compression whose attention rows count in `win`. */
+static int observation_window(const ikv_policy *p)
+{
+    if (p->params.policy == IKV_POLICY_TOVA)
+        return 1; /* TOVA scores with the last query only */
+    if (p->params.policy == IKV_POLICY_SNAPKV || p->params.policy == IKV_POLICY_PYRAMIDKV ||
+        p->params.policy == IKV_POLICY_INFOKV)
+        return p->params.snapkv.window;
+    return 0;
 }
 
 int ikv_policy_begin(ikv_policy *p, int n_prompt, int n_total)
@@ -273,12 +284,12 @@ int ikv_policy_begin(ikv_policy *p, int n_prompt, int n_total)
     }
     p->budget = budget;
 
-    int window = always_kept_window(p);
+    int reserved = reserved_slots(p);
     for (int l = 0; l < p->shape.layer_count; l++)
         p->layers[l].budget = budget;
     if (budget > 0) {
         /* Allocate over the whole model, then keep the managed layers. */
-        int rc = ikv_allocate_budgets(pr->allocation, budget, p->shape.n_layers, window,
+        int rc = ikv_allocate_budgets(pr->allocation, budget, p->shape.n_layers, reserved,
                                       pr->pyramid_beta, p->model_budgets);
         if (rc != IKV_OK)
             return ikv_fail(p, rc, "%s: cannot allocate budget %d over %d layers", name,
@@ -287,14 +298,14 @@ int ikv_policy_begin(ikv_policy *p, int n_prompt, int n_total)
             int b = p->model_budgets[p->shape.layer_first + l];
             int layer = p->shape.layer_first + l;
             p->layers[l].budget = b;
-            if (b < window)
+            if (pr->policy == IKV_POLICY_STREAMING && b < reserved)
+                return ikv_fail(p, IKV_EBUDGET,
+                                "streaming: budget %d at layer %d is below the %d sink tokens; raise the budget or lower sinks=",
+                                b, layer, reserved);
+            if (b < reserved)
                 return ikv_fail(p, IKV_EBUDGET,
                                 "%s: budget %d at layer %d is below the observation window (%d); raise the budget or lower window=",
-                                name, b, layer, window);
-            if (pr->policy == IKV_POLICY_STREAMING && b < pr->streaming.sinks)
-                return ikv_fail(p, IKV_EBUDGET,
-                                "streaming: budget %d is below the %d sink tokens; raise the budget or lower sinks=",
-                                b, pr->streaming.sinks);
+                                name, b, layer, reserved);
         }
     }
 
@@ -373,9 +384,7 @@ static int compressions_ahead(const ikv_policy *p)
 
 static int in_window(const ikv_policy *p, int qi)
 {
-    int w = always_kept_window(p);
-    if (p->params.policy == IKV_POLICY_TOVA)
-        w = 1; /* TOVA scores with the last query only */
+    int w = observation_window(p);
     return w > 0 && qi >= p->next_compress - w && qi < p->next_compress;
 }
 

@@ -15,6 +15,6 @@ const ikv_policy_ops ikv_full_ops = {
     .kind = IKV_POLICY_FULL,
     .needs = 0,
     .state = 0,
-    .window = NULL,
+    .reserved = NULL,
     .compress = full_compress,
 };

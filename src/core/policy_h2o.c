@@ -36,6 +36,6 @@ const ikv_policy_ops ikv_h2o_ops = {
     .kind = IKV_POLICY_H2O,
     .needs = IKV_NEED_ATTENTION,
     .state = IKV_STATE_ACC,
-    .window = NULL,
+    .reserved = NULL,
     .compress = h2o_compress,
 };

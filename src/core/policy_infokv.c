@@ -115,6 +115,6 @@ const ikv_policy_ops ikv_infokv_ops = {
     .kind = IKV_POLICY_INFOKV,
     .needs = IKV_NEED_ATTENTION | IKV_NEED_ENTROPY | IKV_NEED_EVOLUTION,
     .state = IKV_STATE_INFO, /* plus ACC or WIN by scenario (policy.c) */
-    .window = infokv_window,
+    .reserved = infokv_window,
     .compress = infokv_compress,
 };

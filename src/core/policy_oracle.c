@@ -26,6 +26,6 @@ const ikv_policy_ops ikv_oracle_ops = {
     .kind = IKV_POLICY_ORACLE,
     .needs = IKV_NEED_FUTURE,
     .state = IKV_STATE_FUTURE,
-    .window = NULL,
+    .reserved = NULL,
     .compress = oracle_compress,
 };

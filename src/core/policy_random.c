@@ -34,6 +34,6 @@ const ikv_policy_ops ikv_random_ops = {
     .kind = IKV_POLICY_RANDOM,
     .needs = 0,
     .state = 0,
-    .window = NULL,
+    .reserved = NULL,
     .compress = random_compress,
 };

@@ -46,7 +46,7 @@ const ikv_policy_ops ikv_snapkv_ops = {
     .kind = IKV_POLICY_SNAPKV,
     .needs = IKV_NEED_ATTENTION,
     .state = IKV_STATE_WIN,
-    .window = snapkv_window,
+    .reserved = snapkv_window,
     .compress = snapkv_compress,
 };
 
@@ -61,6 +61,6 @@ const ikv_policy_ops ikv_pyramidkv_ops = {
     .kind = IKV_POLICY_PYRAMIDKV,
     .needs = IKV_NEED_ATTENTION,
     .state = IKV_STATE_WIN,
-    .window = snapkv_window,
+    .reserved = snapkv_window,
     .compress = snapkv_compress,
 };

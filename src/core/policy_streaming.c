@@ -6,6 +6,11 @@
  */
 #include "core/internal.h"
 
+static int streaming_sinks(const ikv_policy *p)
+{
+    return p->params.streaming.sinks;
+}
+
 static int streaming_compress(ikv_policy *p, int layer)
 {
     ikv_layer_state *L = &p->layers[layer - p->shape.layer_first];
@@ -32,6 +37,6 @@ const ikv_policy_ops ikv_streaming_ops = {
     .kind = IKV_POLICY_STREAMING,
     .needs = 0,
     .state = 0,
-    .window = NULL,
+    .reserved = streaming_sinks,
     .compress = streaming_compress,
 };

@@ -42,6 +42,6 @@ const ikv_policy_ops ikv_tova_ops = {
     .kind = IKV_POLICY_TOVA,
     .needs = IKV_NEED_ATTENTION,
     .state = IKV_STATE_WIN,
-    .window = NULL,
+    .reserved = NULL,
     .compress = tova_compress,
 };

@@ -19,6 +19,8 @@ float ikv_entropy_from_logits(const float *logits, int n)
     double z = 0.0, zx = 0.0;
     for (int i = 0; i < n; i++) {
         double x = (double)logits[i] - (double)mx;
+        if (!(x > -INFINITY))
+            continue; /* a -inf logit has probability 0 and adds nothing */
         double e = exp(x);
         z += e;
         zx += e * x;

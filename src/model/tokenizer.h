@@ -49,8 +49,14 @@ typedef struct ikv_tokenizer_spec {
 
 typedef struct ikv_tokenizer ikv_tokenizer; /* opaque */
 
+/* Negative results are the IKV_E* codes of infokv/core.h. */
+
 /* Builds a tokenizer; on failure *out is NULL, err holds one line and the
- * result is negative. */
+ * result is negative. SPM: whether pieces spell spaces as U+2581 (GGUF
+ * "llama") or as ' ' (llama2.c) is read from the vocabulary itself; byte
+ * tokens are the pieces "<0xNN>" (of type 6 when token_types is given).
+ * Tokens of types 2, 3, 5, 6 and the BOS/EOS ids are never produced from
+ * text: special-token spellings in the text are encoded as plain text. */
 int ikv_tokenizer_create(ikv_tokenizer **out, const ikv_tokenizer_spec *spec,
                          char *err, size_t errlen);
 
@@ -71,9 +77,16 @@ int ikv_tokenizer_encode(const ikv_tokenizer *t, const char *text, size_t len,
 
 /* The bytes a token stands for when printed after token `prev` (SPM drops
  * the leading space after BOS, byte tokens become their byte). Returns the
- * byte count written to buf (at most buflen, no NUL added) or negative. */
+ * byte count written to buf (at most buflen, no NUL added) or negative
+ * (IKV_ECAPACITY when buflen is too small, IKV_EINVAL for a bad id).
+ * BOS, EOS and control tokens print as nothing; SentencePiece's U+2581
+ * prints as a space; GPT-2 alphabet letters become their bytes. */
 int ikv_tokenizer_decode(const ikv_tokenizer *t, int32_t prev, int32_t id,
                          char *buf, size_t buflen);
+
+/* The most bytes ikv_tokenizer_decode writes for any token: a buffer of
+ * this size always suffices. */
+int ikv_tokenizer_max_token_bytes(const ikv_tokenizer *t);
 
 int ikv_tokenizer_n_vocab(const ikv_tokenizer *t);
 int ikv_tokenizer_bos(const ikv_tokenizer *t);
