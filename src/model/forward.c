@@ -75,7 +75,7 @@ static void rope_tables(ikv_session *s, const int32_t *positions, int n)
  * (i, i + rope_dim/2). Dimensions past rope_dim are left as they are. */
 static void rope_apply(const ikv_session *s, float *vec, int n_heads, int t)
 {
-    const ikv_model_info *info = &s->m->info;
+    const ikv_model_details *info = &s->m->info;
     int half = info->rope_dim / 2;
     const float *c = s->rope_cos + (size_t)t * half, *sn = s->rope_sin + (size_t)t * half;
     for (int h = 0; h < n_heads; h++) {

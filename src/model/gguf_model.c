@@ -201,7 +201,7 @@ static int load_vector(loader *ld, const char *name, int n, int required, const 
 static int load_layers(loader *ld)
 {
     ikv_model *m = ld->m;
-    const ikv_model_info *i = &m->info;
+    const ikv_model_details *i = &m->info;
     int D = i->dim, F = i->hidden_dim, qd = i->n_heads * i->head_dim, kvd = i->n_kv_heads * i->head_dim;
     m->layers = ikv_model_alloc(m, (size_t)i->n_layers * sizeof *m->layers);
     if (!m->layers)
@@ -367,7 +367,7 @@ done:
 static int load(loader *ld)
 {
     ikv_model *m = ld->m;
-    ikv_model_info *info = &m->info;
+    ikv_model_details *info = &m->info;
     const ikv_gguf_kv *arch = ikv_gguf_find(ld->g, "general.architecture");
     if (!arch)
         return fail_fmt(ld, IKV_EFORMAT, "metadata key general.architecture is missing");

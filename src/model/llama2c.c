@@ -101,7 +101,7 @@ int ikv_load_llama2c(ikv_model *m, const char *tokenizer_path, char *err, size_t
                               "vocab %d) needs %llu bytes, the file has %zu",
                               dim, hidden, n_layers, vocab, (unsigned long long)need, size);
 
-    ikv_model_info *info = &m->info;
+    ikv_model_details *info = &m->info;
     info->arch = "llama";
     info->format = "llama2c";
     info->dim = dim;

@@ -86,7 +86,7 @@ void ikv_model_free(ikv_model *m)
     free(m);
 }
 
-const ikv_model_info *ikv_model_info(const ikv_model *m)
+const ikv_model_details *ikv_model_info(const ikv_model *m)
 {
     return &m->info;
 }
@@ -107,7 +107,7 @@ const char *ikv_model_sha256(ikv_model *m)
  * well inside int and size_t (and reject nonsense headers early). */
 static int check_shape(const ikv_model *m, char *err, size_t errlen)
 {
-    const ikv_model_info *i = &m->info;
+    const ikv_model_details *i = &m->info;
     const char *path = m->path;
     struct {
         const char *name;
@@ -161,7 +161,7 @@ static int check_shape(const ikv_model *m, char *err, size_t errlen)
 /* theta^(-2i/rope_dim), then the scaling of the file. */
 static int init_rope(ikv_model *m, char *err, size_t errlen)
 {
-    const ikv_model_info *info = &m->info;
+    const ikv_model_details *info = &m->info;
     int half = info->rope_dim / 2;
     m->inv_freq = ikv_model_alloc(m, (size_t)half * sizeof *m->inv_freq);
     if (!m->inv_freq)
@@ -210,7 +210,7 @@ static uint64_t matrix_bytes(const ikv_matrix *w)
 /* Total weight bytes and the type that holds most of them. */
 static void weight_stats(ikv_model *m)
 {
-    const ikv_model_info *info = &m->info;
+    const ikv_model_details *info = &m->info;
     uint64_t by_type[IKV_WTYPE_COUNT] = {0};
     const ikv_matrix *all[2] = {&m->tok_embd, info->tied_classifier ? NULL : &m->output};
     for (int i = 0; i < 2; i++)

@@ -8,7 +8,7 @@
  *   char err[256];
  *   if (ikv_model_load(&m, "model.gguf", NULL, err, sizeof err) != 0)
  *       fprintf(stderr, "%s\n", err);
- *   const ikv_model_info *info = ikv_model_info(m);
+ *   const ikv_model_details *info = ikv_model_info(m);
  *   ...
  *   ikv_model_free(m);
  */
@@ -48,7 +48,7 @@ typedef struct ikv_rope_scaling {
     int original_context;   /* LLAMA3: training context (default 8192) */
 } ikv_rope_scaling;
 
-typedef struct ikv_model_info {
+typedef struct ikv_model_details {
     const char *name;        /* general.name, else the file name, or "synthetic" */
     const char *arch;        /* "llama", "mistral", "qwen2" */
     const char *format;      /* "llama2c", "gguf", "synthetic" */
@@ -74,7 +74,7 @@ typedef struct ikv_model_info {
     uint64_t file_bytes;     /* size of the model file (0 for synthetic) */
     const char *sha256;      /* hex digest of the file once known, else "";
                                 see ikv_model_sha256() */
-} ikv_model_info;
+} ikv_model_details;
 
 /* Loads a model, choosing the format by the file's first bytes (GGUF
  * magic, else a llama2.c checkpoint). tokenizer_path is for llama2.c
@@ -109,7 +109,7 @@ int ikv_model_shape_preset(const char *name, ikv_model_shape *shape);
 int ikv_model_synthetic(ikv_model **out, const ikv_model_shape *shape, ikv_wtype weight_type,
                         uint64_t seed, char *err, size_t errlen);
 
-const ikv_model_info *ikv_model_info(const ikv_model *m);
+const ikv_model_details *ikv_model_info(const ikv_model *m);
 
 /* SHA-256 of the model file as hex, computed on the first call for big
  * files (small ones are hashed at load); "" for synthetic models, NULL if

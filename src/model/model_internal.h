@@ -27,7 +27,7 @@ typedef struct ikv_layer_weights {
 } ikv_layer_weights;
 
 struct ikv_model {
-    ikv_model_info info;
+    ikv_model_details info;
     ikv_matrix tok_embd;       /* [V][D] */
     ikv_matrix output;         /* [V][D]; the same bytes as tok_embd if tied */
     const float *final_norm;   /* [D] */

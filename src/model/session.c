@@ -90,7 +90,7 @@ int ikv_session_create(ikv_session **out, const ikv_model *m, int max_seq, int n
                        size_t errlen)
 {
     *out = NULL;
-    const ikv_model_info *info = ikv_model_info(m);
+    const ikv_model_details *info = ikv_model_info(m);
     if (max_seq <= 0)
         max_seq = info->max_seq_len;
     if (n_threads <= 0) {

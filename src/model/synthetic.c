@@ -71,7 +71,7 @@ static const float *ones(ikv_model *m, int n)
 static int build(ikv_model *m, const ikv_model_shape *s, ikv_wtype type, uint64_t seed, char *err,
                  size_t errlen)
 {
-    ikv_model_info *info = &m->info;
+    ikv_model_details *info = &m->info;
     if ((unsigned)type >= IKV_WTYPE_COUNT)
         return ikv_model_fail(err, errlen, IKV_EINVAL, "synthetic model", "bad weight type %d", (int)type);
     info->arch = "llama";
