@@ -1,0 +1,18 @@
+# Engine tests: GGUF reading and hostile files, loaders, kernels (vector
+# code and the portable fallback), the forward pass against a reference,
+# the observer, sampling, real models (skipped without ../shared/models),
+# the capture program; and the engine benchmark.
+if HAVE_CUNIT
+MODEL_TEST_LDADD = libikvmodel.la $(UNIT_LDADD)
+MODEL_TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+MODEL_FIXTURE = tests/unit/gguf_writer.c tests/unit/gguf_writer.h \
+	tests/unit/model_fixture.c tests/unit/model_fixture.h
+
+MODEL_TESTS = tests/unit/test_model_forward
+check_PROGRAMS += $(MODEL_TESTS)
+TESTS += $(MODEL_TESTS)
+
+tests_unit_test_model_forward_SOURCES = tests/unit/test_model_forward.c $(MODEL_FIXTURE)
+tests_unit_test_model_forward_CFLAGS = $(MODEL_TEST_CFLAGS)
+tests_unit_test_model_forward_LDADD = $(MODEL_TEST_LDADD)
+endif
