@@ -8,11 +8,14 @@ MODEL_TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 MODEL_FIXTURE = tests/unit/gguf_writer.c tests/unit/gguf_writer.h \
 	tests/unit/model_fixture.c tests/unit/model_fixture.h
 
-MODEL_TESTS = tests/unit/test_model_forward
+MODEL_TESTS = tests/unit/test_model_forward tests/unit/test_model_gguf
 check_PROGRAMS += $(MODEL_TESTS)
 TESTS += $(MODEL_TESTS)
 
 tests_unit_test_model_forward_SOURCES = tests/unit/test_model_forward.c $(MODEL_FIXTURE)
 tests_unit_test_model_forward_CFLAGS = $(MODEL_TEST_CFLAGS)
 tests_unit_test_model_forward_LDADD = $(MODEL_TEST_LDADD)
+tests_unit_test_model_gguf_SOURCES = tests/unit/test_model_gguf.c $(MODEL_FIXTURE)
+tests_unit_test_model_gguf_CFLAGS = $(MODEL_TEST_CFLAGS)
+tests_unit_test_model_gguf_LDADD = $(MODEL_TEST_LDADD)
 endif
