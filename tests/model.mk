@@ -8,7 +8,9 @@ MODEL_TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 MODEL_FIXTURE = tests/unit/gguf_writer.c tests/unit/gguf_writer.h \
 	tests/unit/model_fixture.c tests/unit/model_fixture.h
 
-MODEL_TESTS = tests/unit/test_model_forward tests/unit/test_model_gguf
+MODEL_TESTS = tests/unit/test_model_forward tests/unit/test_model_gguf \
+	tests/unit/test_model_observer tests/unit/test_model_kernels \
+	tests/unit/test_model_kernels_portable
 check_PROGRAMS += $(MODEL_TESTS)
 TESTS += $(MODEL_TESTS)
 
@@ -18,4 +20,17 @@ tests_unit_test_model_forward_LDADD = $(MODEL_TEST_LDADD)
 tests_unit_test_model_gguf_SOURCES = tests/unit/test_model_gguf.c $(MODEL_FIXTURE)
 tests_unit_test_model_gguf_CFLAGS = $(MODEL_TEST_CFLAGS)
 tests_unit_test_model_gguf_LDADD = $(MODEL_TEST_LDADD)
+tests_unit_test_model_observer_SOURCES = tests/unit/test_model_observer.c $(MODEL_FIXTURE)
+tests_unit_test_model_observer_CFLAGS = $(MODEL_TEST_CFLAGS)
+tests_unit_test_model_observer_LDADD = $(MODEL_TEST_LDADD)
+tests_unit_test_model_kernels_SOURCES = tests/unit/test_model_kernels.c \
+	tests/unit/gguf_writer.c tests/unit/gguf_writer.h
+tests_unit_test_model_kernels_CFLAGS = $(MODEL_TEST_CFLAGS)
+tests_unit_test_model_kernels_LDADD = $(MODEL_TEST_LDADD)
+# the same tests on the portable fallback of the vector code
+tests_unit_test_model_kernels_portable_SOURCES = tests/unit/test_model_kernels.c \
+	tests/unit/gguf_writer.c tests/unit/gguf_writer.h \
+	src/model/kernels.c src/model/wtype.c src/model/sha256.c
+tests_unit_test_model_kernels_portable_CFLAGS = $(MODEL_TEST_CFLAGS) -DIKV_PORTABLE_KERNELS
+tests_unit_test_model_kernels_portable_LDADD = $(UNIT_LDADD)
 endif

@@ -34,6 +34,8 @@ struct gguf_writer {
 
 static void put(buffer *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     if (b->size + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->size + n)

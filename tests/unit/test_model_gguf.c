@@ -300,7 +300,8 @@ static size_t raw_file(uint8_t *buf, uint64_t n_tensors, uint64_t n_kv, const ui
     put32(buf + 4, 3);
     put64(buf + 8, n_tensors);
     put64(buf + 16, n_kv);
-    memcpy(buf + 24, body, n);
+    if (n)
+        memcpy(buf + 24, body, n);
     return 24 + n;
 }
 
