@@ -10,7 +10,8 @@ MODEL_FIXTURE = tests/unit/gguf_writer.c tests/unit/gguf_writer.h \
 
 MODEL_TESTS = tests/unit/test_model_forward tests/unit/test_model_gguf \
 	tests/unit/test_model_observer tests/unit/test_model_kernels \
-	tests/unit/test_model_kernels_portable
+	tests/unit/test_model_kernels_portable tests/unit/test_model_sampler \
+	tests/unit/test_model_stories
 check_PROGRAMS += $(MODEL_TESTS)
 TESTS += $(MODEL_TESTS)
 
@@ -33,4 +34,10 @@ tests_unit_test_model_kernels_portable_SOURCES = tests/unit/test_model_kernels.c
 	src/model/kernels.c src/model/wtype.c src/model/sha256.c
 tests_unit_test_model_kernels_portable_CFLAGS = $(MODEL_TEST_CFLAGS) -DIKV_PORTABLE_KERNELS
 tests_unit_test_model_kernels_portable_LDADD = $(UNIT_LDADD)
+tests_unit_test_model_sampler_SOURCES = tests/unit/test_model_sampler.c
+tests_unit_test_model_sampler_CFLAGS = $(MODEL_TEST_CFLAGS)
+tests_unit_test_model_sampler_LDADD = $(MODEL_TEST_LDADD)
+tests_unit_test_model_stories_SOURCES = tests/unit/test_model_stories.c
+tests_unit_test_model_stories_CFLAGS = $(MODEL_TEST_CFLAGS)
+tests_unit_test_model_stories_LDADD = $(MODEL_TEST_LDADD)
 endif
