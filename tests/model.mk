@@ -41,3 +41,7 @@ tests_unit_test_model_stories_SOURCES = tests/unit/test_model_stories.c
 tests_unit_test_model_stories_CFLAGS = $(MODEL_TEST_CFLAGS)
 tests_unit_test_model_stories_LDADD = $(MODEL_TEST_LDADD)
 endif
+
+# The capture program: flags and bad files; stories260K (skipped without it).
+TESTS += tests/cli/capture_errors.sh tests/cli/capture_stories.sh
+EXTRA_DIST += tests/cli/capture_errors.sh tests/cli/capture_stories.sh
