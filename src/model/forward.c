@@ -1,0 +1,256 @@
+/*
+ * The forward pass of a Llama-family transformer over a batch of tokens:
+ * RMSNorm, q/k/v projections (+ biases), RoPE, causal GQA attention over
+ * the cache slots, output projection, SwiGLU feed-forward, classifier.
+ * A batch of one is decode (matrix-vector products), a longer one is
+ * prefill (matrix-matrix products); attention runs in parallel over
+ * (position, head) pairs.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "model/session_internal.h"
+
+/* Attention work (multiply-adds) below which one thread does it all. */
+#define ATTENTION_PARALLEL_MIN 32768
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static float *cache_at(const ikv_session *s, float *cache, int l, int g)
+{
+    return cache + ((size_t)l * s->G + g) * (size_t)s->capacity * s->d;
+}
+
+/* out = x / rms(x) * w, over rows of D. */
+static void rmsnorm_rows(float *out, const float *x, const float *w, int n, int D, float eps)
+{
+    for (int t = 0; t < n; t++) {
+        const float *xr = x + (size_t)t * D;
+        float *o = out + (size_t)t * D;
+        double ss = 0.0;
+        for (int i = 0; i < D; i++)
+            ss += (double)xr[i] * xr[i];
+        float scale = (float)(1.0 / sqrt(ss / D + eps));
+        for (int i = 0; i < D; i++)
+            o[i] = xr[i] * scale * w[i];
+    }
+}
+
+static void add_bias(float *y, const float *bias, int n, int width)
+{
+    if (!bias)
+        return;
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < width; i++)
+            y[(size_t)t * width + i] += bias[i];
+}
+
+/* cos/sin of every rotation angle of every position in the batch. */
+static void rope_tables(ikv_session *s, const int32_t *positions, int n)
+{
+    const ikv_model *m = s->m;
+    int half = m->info.rope_dim / 2;
+    for (int t = 0; t < n; t++) {
+        for (int i = 0; i < half; i++) {
+            double angle = (double)positions[t] * m->inv_freq[i];
+            s->rope_cos[(size_t)t * half + i] = (float)cos(angle);
+            s->rope_sin[(size_t)t * half + i] = (float)sin(angle);
+        }
+    }
+}
+
+/* Rotates the heads of one token. NORM pairs (2i, 2i+1); NEOX pairs
+ * (i, i + rope_dim/2). Dimensions past rope_dim are left as they are. */
+static void rope_apply(const ikv_session *s, float *vec, int n_heads, int t)
+{
+    const ikv_model_details *info = &s->m->info;
+    int half = info->rope_dim / 2;
+    const float *c = s->rope_cos + (size_t)t * half, *sn = s->rope_sin + (size_t)t * half;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = vec + (size_t)h * s->d;
+        for (int i = 0; i < half; i++) {
+            int a = info->rope_mode == IKV_ROPE_NEOX ? i : 2 * i;
+            int b = info->rope_mode == IKV_ROPE_NEOX ? i + half : 2 * i + 1;
+            float v0 = v[a], v1 = v[b];
+            v[a] = v0 * c[i] - v1 * sn[i];
+            v[b] = v0 * sn[i] + v1 * c[i];
+        }
+    }
+}
+
+static void softmax(float *x, int n)
+{
+    float max = x[0];
+    for (int i = 1; i < n; i++)
+        max = x[i] > max ? x[i] : max;
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+/* Attention of the batch's queries at layer l. The batch's keys and
+ * values are already in slots len0..len0+n-1; query t sees slots
+ * 0..len0+t. With on_attention the rows are kept for the observer in
+ * groups of probs_rows positions, else each thread reuses one row. */
+static void attention(ikv_session *s, int l, int n, int len0)
+{
+    const int H = s->H, d = s->d, group = s->H / s->G;
+    const float scale = 1.0f / sqrtf((float)d);
+    const int keep_rows = s->has_obs && s->obs.on_attention;
+    const int report_qkv = s->has_obs && s->obs.on_qkv;
+    const int chunk = keep_rows ? s->probs_rows : n;
+
+    for (int t0 = 0; t0 < n; t0 += chunk) {
+        const int tc = n - t0 < chunk ? n - t0 : chunk;
+        const int stride = len0 + t0 + tc; /* longest row of the group */
+        const int jobs = tc * H;
+        const int parallel = s->n_threads > 1 && (int64_t)jobs * stride * d >= ATTENTION_PARALLEL_MIN;
+        (void)parallel;
+#pragma omp parallel for num_threads(s->n_threads) schedule(dynamic, 1) if (parallel)
+        for (int job = 0; job < jobs; job++) {
+            const int t = t0 + job / H, h = job % H, g = h / group;
+            const int n_keys = len0 + t + 1;
+            float *row = keep_rows ? s->probs + ((size_t)(t - t0) * H + h) * stride
+                                   : s->scores + (size_t)thread_id() * s->capacity;
+            const float *q = s->q + (size_t)t * s->qd + (size_t)h * d;
+            const float *keys = cache_at(s, s->k_cache, l, g);
+            const float *values = cache_at(s, s->v_cache, l, g);
+            for (int j = 0; j < n_keys; j++)
+                row[j] = ikv_dot_f32(q, keys + (size_t)j * d, d) * scale;
+            softmax(row, n_keys);
+            float *out = s->att + (size_t)t * s->qd + (size_t)h * d;
+            memset(out, 0, (size_t)d * sizeof *out);
+            for (int j = 0; j < n_keys; j++)
+                ikv_axpy(row[j], values + (size_t)j * d, out, d);
+        }
+        if (report_qkv || keep_rows) {
+            for (int t = t0; t < t0 + tc; t++) {
+                if (report_qkv)
+                    s->obs.on_qkv(s->obs.user, l, s->pos[t], s->q + (size_t)t * s->qd,
+                                  s->k + (size_t)t * s->kvd, s->v + (size_t)t * s->kvd);
+                if (keep_rows)
+                    s->obs.on_attention(s->obs.user, l, s->pos[t],
+                                        s->probs + (size_t)(t - t0) * H * stride, len0 + t + 1, stride);
+            }
+        }
+    }
+}
+
+/* x += y over n rows of D. */
+static void add_rows(float *x, const float *y, int n, int D)
+{
+    for (size_t i = 0; i < (size_t)n * D; i++)
+        x[i] += y[i];
+}
+
+static void layer_forward(ikv_session *s, int l, int n)
+{
+    const ikv_model *m = s->m;
+    const ikv_layer_weights *lw = &m->layers[l];
+    const int D = s->D, nt = s->n_threads;
+    const float eps = m->info.norm_eps;
+    const int report_residual = s->has_obs && s->obs.on_residual;
+    /* every KV head of a layer holds the same count (checked by callers) */
+    const int len0 = s->len[(size_t)l * s->G];
+
+    if (report_residual)
+        memcpy(s->before, s->x, (size_t)n * D * sizeof *s->x);
+
+    /* attention block */
+    rmsnorm_rows(s->xb, s->x, lw->attn_norm, n, D, eps);
+    ikv_matmul(&lw->wq, s->xb, n, s->q, nt, &s->ws);
+    ikv_matmul(&lw->wk, s->xb, n, s->k, nt, &s->ws);
+    ikv_matmul(&lw->wv, s->xb, n, s->v, nt, &s->ws);
+    add_bias(s->q, lw->bq, n, s->qd);
+    add_bias(s->k, lw->bk, n, s->kvd);
+    add_bias(s->v, lw->bv, n, s->kvd);
+    for (int t = 0; t < n; t++) {
+        rope_apply(s, s->q + (size_t)t * s->qd, s->H, t);
+        rope_apply(s, s->k + (size_t)t * s->kvd, s->G, t);
+    }
+    for (int g = 0; g < s->G; g++) {
+        float *kc = cache_at(s, s->k_cache, l, g), *vc = cache_at(s, s->v_cache, l, g);
+        int32_t *pc = s->positions + ((size_t)l * s->G + g) * s->capacity;
+        for (int t = 0; t < n; t++) {
+            memcpy(kc + (size_t)(len0 + t) * s->d, s->k + (size_t)t * s->kvd + (size_t)g * s->d,
+                   (size_t)s->d * sizeof *kc);
+            memcpy(vc + (size_t)(len0 + t) * s->d, s->v + (size_t)t * s->kvd + (size_t)g * s->d,
+                   (size_t)s->d * sizeof *vc);
+            pc[len0 + t] = s->pos[t];
+        }
+        s->len[(size_t)l * s->G + g] = len0 + n;
+    }
+    attention(s, l, n, len0);
+    ikv_matmul(&lw->wo, s->att, n, s->xb, nt, &s->ws);
+    add_rows(s->x, s->xb, n, D);
+
+    /* feed-forward block: down(silu(gate(x)) * up(x)) */
+    rmsnorm_rows(s->xb, s->x, lw->ffn_norm, n, D, eps);
+    ikv_matmul(&lw->w_gate, s->xb, n, s->hb, nt, &s->ws);
+    ikv_matmul(&lw->w_up, s->xb, n, s->hb2, nt, &s->ws);
+    for (size_t i = 0; i < (size_t)n * s->F; i++) {
+        float gate = s->hb[i];
+        s->hb[i] = gate / (1.0f + expf(-gate)) * s->hb2[i];
+    }
+    ikv_matmul(&lw->w_down, s->hb, n, s->xb, nt, &s->ws);
+    add_rows(s->x, s->xb, n, D);
+
+    if (report_residual)
+        for (int t = 0; t < n; t++)
+            s->obs.on_residual(s->obs.user, l, s->pos[t], s->before + (size_t)t * D,
+                               s->x + (size_t)t * D);
+}
+
+/* Logits of the last position, or of every position for on_logits. */
+static void classifier(ikv_session *s, int n)
+{
+    const ikv_model *m = s->m;
+    const int D = s->D, V = s->V;
+    const float eps = m->info.norm_eps;
+    if (!(s->has_obs && s->obs.on_logits)) {
+        rmsnorm_rows(s->xb, s->x + (size_t)(n - 1) * D, m->final_norm, 1, D, eps);
+        ikv_matvec(&m->output, s->xb, s->logits, s->n_threads);
+        s->has_logits = 1;
+        return;
+    }
+    rmsnorm_rows(s->xb, s->x, m->final_norm, n, D, eps);
+    for (int t0 = 0; t0 < n; t0 += IKV_LOGIT_ROWS) {
+        int rows = n - t0 < IKV_LOGIT_ROWS ? n - t0 : IKV_LOGIT_ROWS;
+        ikv_matmul(&m->output, s->xb + (size_t)t0 * D, rows, s->logit_rows, s->n_threads, &s->ws);
+        for (int t = 0; t < rows; t++)
+            s->obs.on_logits(s->obs.user, s->pos[t0 + t], s->logit_rows + (size_t)t * V);
+        if (t0 + rows == n)
+            memcpy(s->logits, s->logit_rows + (size_t)(rows - 1) * V, (size_t)V * sizeof *s->logits);
+    }
+    s->has_logits = 1;
+}
+
+void ikv_forward(ikv_session *s, const int32_t *tokens, const int32_t *positions, int n)
+{
+    const ikv_model *m = s->m;
+    memcpy(s->pos, positions, (size_t)n * sizeof *positions);
+    for (int t = 0; t < n; t++)
+        ikv_matrix_row(&m->tok_embd, tokens[t], s->x + (size_t)t * s->D);
+    rope_tables(s, positions, n);
+    for (int l = 0; l < s->L; l++)
+        layer_forward(s, l, n);
+    classifier(s, n);
+    s->n_past = positions[n - 1] + 1;
+}

@@ -1,0 +1,518 @@
+/*
+ * Kernels of the forward pass (see kernels.h for the plan).
+ *
+ * Prefill product, per call:
+ *   1. X [n][cols] is packed column-major by tiles of TW tokens:
+ *      xp[tile][k][j] = X[tile * TW + j][k] (zero past n).
+ *   2. Each thread takes blocks of MR weight rows; for every chunk of KC
+ *      columns it converts those rows to float once (wb [MR][KC]), then runs
+ *      the register tile over every token tile: for each column k, MR
+ *      broadcasts of W[r][k] times one TW-wide vector of X[.][k]. The tile's
+ *      sums go to Y^T [rows][n_pad], accumulated across chunks.
+ *   3. Y^T is transposed into Y [n][rows].
+ * Every weight is read and converted once per call however many tokens
+ * there are; X's chunk stays in cache across a thread's row blocks.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "model/half.h"
+#include "model/kernels.h"
+#include "model/status.h"
+
+#if !defined(IKV_PORTABLE_KERNELS) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define IKV_SIMD256 1
+#if defined(__AVX512F__)
+#define IKV_SIMD512 1
+#endif
+#include <immintrin.h>
+#endif
+
+#if defined(IKV_SIMD512)
+#define MR 8  /* weight rows per register tile */
+#define TW 32 /* tokens per register tile (two vectors) */
+#elif defined(IKV_SIMD256)
+#define MR 6
+#define TW 16
+#else
+#define MR 4
+#define TW 8
+#endif
+#define KC 256 /* columns per chunk: a multiple of the Q8_0 block */
+
+/* Below this many tokens a product is done as that many matrix-vector
+ * products: padding a token tile would waste more than it saves. */
+#define MATMUL_MIN_TOKENS 4
+
+/* Matrices smaller than this (weights) are not worth a parallel region. */
+#define PARALLEL_MIN_WEIGHTS 65536
+
+const char *ikv_kernels_isa(void)
+{
+#if defined(IKV_SIMD512)
+    return "avx512";
+#elif defined(IKV_SIMD256)
+    return "avx2";
+#else
+    return "portable";
+#endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+void ikv_workspace_free(ikv_workspace *ws)
+{
+    free(ws->buf);
+    ws->buf = NULL;
+    ws->cap = 0;
+}
+
+int ikv_workspace_reserve(ikv_workspace *ws, size_t floats)
+{
+    if (floats <= ws->cap)
+        return IKV_OK;
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    float *buf = aligned_alloc(64, bytes);
+    if (!buf)
+        return IKV_ENOMEM;
+    free(ws->buf);
+    ws->buf = buf;
+    ws->cap = bytes / sizeof(float);
+    return IKV_OK;
+}
+
+/* ---- dot products of one weight row with x (decode) ---- */
+
+#if defined(IKV_SIMD256)
+static float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline __m256 load_f16x8(const uint8_t *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+static inline __m256 load_bf16x8(const uint8_t *p)
+{
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+static inline __m256 load_q8x8(const int8_t *q)
+{
+    __m128i b = _mm_loadl_epi64((const __m128i *)q);
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+}
+#endif
+
+float ikv_dot_f32(const float *a, const float *b, int n)
+{
+    int i = 0;
+    float sum = 0.0f;
+#if defined(IKV_SIMD256)
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    sum = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+#else
+    /* Eight independent partial sums: vectorisable without reassociation. */
+    float part[8] = {0};
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            part[j] += a[i + j] * b[i + j];
+    for (int j = 0; j < 8; j++)
+        sum += part[j];
+#endif
+    for (; i < n; i++)
+        sum += a[i] * b[i];
+    return sum;
+}
+
+static float dot_f16(const uint8_t *w, const float *x, int n)
+{
+    int i = 0;
+    float sum = 0.0f;
+#if defined(IKV_SIMD256)
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(load_f16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(load_f16x8(w + 2 * i + 16), _mm256_loadu_ps(x + i + 8), s1);
+        s2 = _mm256_fmadd_ps(load_f16x8(w + 2 * i + 32), _mm256_loadu_ps(x + i + 16), s2);
+        s3 = _mm256_fmadd_ps(load_f16x8(w + 2 * i + 48), _mm256_loadu_ps(x + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(load_f16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
+    sum = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+#else
+    float part[8] = {0};
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            part[j] += ikv_f16_to_f32(ikv_load_u16(w + 2 * (i + j))) * x[i + j];
+    for (int j = 0; j < 8; j++)
+        sum += part[j];
+#endif
+    for (; i < n; i++)
+        sum += ikv_f16_to_f32(ikv_load_u16(w + 2 * i)) * x[i];
+    return sum;
+}
+
+static float dot_bf16(const uint8_t *w, const float *x, int n)
+{
+    int i = 0;
+    float sum = 0.0f;
+#if defined(IKV_SIMD256)
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(load_bf16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(load_bf16x8(w + 2 * i + 16), _mm256_loadu_ps(x + i + 8), s1);
+        s2 = _mm256_fmadd_ps(load_bf16x8(w + 2 * i + 32), _mm256_loadu_ps(x + i + 16), s2);
+        s3 = _mm256_fmadd_ps(load_bf16x8(w + 2 * i + 48), _mm256_loadu_ps(x + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(load_bf16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
+    sum = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+#else
+    float part[8] = {0};
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            part[j] += ikv_bf16_to_f32(ikv_load_u16(w + 2 * (i + j))) * x[i + j];
+    for (int j = 0; j < 8; j++)
+        sum += part[j];
+#endif
+    for (; i < n; i++)
+        sum += ikv_bf16_to_f32(ikv_load_u16(w + 2 * i)) * x[i];
+    return sum;
+}
+
+static float dot_q8_0(const uint8_t *w, const float *x, int n)
+{
+    int nb = n / IKV_Q8_0_BLOCK;
+#if defined(IKV_SIMD256)
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        const uint8_t *b0 = w + (size_t)b * IKV_Q8_0_BYTES, *b1 = b0 + IKV_Q8_0_BYTES;
+        const int8_t *q0 = (const int8_t *)(b0 + 2), *q1 = (const int8_t *)(b1 + 2);
+        const float *x0 = x + b * IKV_Q8_0_BLOCK, *x1 = x0 + IKV_Q8_0_BLOCK;
+        __m256 p0 = _mm256_mul_ps(load_q8x8(q0), _mm256_loadu_ps(x0));
+        __m256 p1 = _mm256_mul_ps(load_q8x8(q1), _mm256_loadu_ps(x1));
+        for (int j = 8; j < 32; j += 8) {
+            p0 = _mm256_fmadd_ps(load_q8x8(q0 + j), _mm256_loadu_ps(x0 + j), p0);
+            p1 = _mm256_fmadd_ps(load_q8x8(q1 + j), _mm256_loadu_ps(x1 + j), p1);
+        }
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(ikv_f16_to_f32(ikv_load_u16(b0))), p0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(ikv_f16_to_f32(ikv_load_u16(b1))), p1, acc1);
+    }
+    for (; b < nb; b++) {
+        const uint8_t *b0 = w + (size_t)b * IKV_Q8_0_BYTES;
+        const int8_t *q0 = (const int8_t *)(b0 + 2);
+        const float *x0 = x + b * IKV_Q8_0_BLOCK;
+        __m256 p0 = _mm256_mul_ps(load_q8x8(q0), _mm256_loadu_ps(x0));
+        for (int j = 8; j < 32; j += 8)
+            p0 = _mm256_fmadd_ps(load_q8x8(q0 + j), _mm256_loadu_ps(x0 + j), p0);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(ikv_f16_to_f32(ikv_load_u16(b0))), p0, acc0);
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+#else
+    float sum = 0.0f;
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = w + (size_t)b * IKV_Q8_0_BYTES;
+        const int8_t *q = (const int8_t *)(blk + 2);
+        const float *xb = x + b * IKV_Q8_0_BLOCK;
+        float part[8] = {0};
+        for (int i = 0; i < IKV_Q8_0_BLOCK; i += 8)
+            for (int j = 0; j < 8; j++)
+                part[j] += (float)q[i + j] * xb[i + j];
+        float s = 0.0f;
+        for (int j = 0; j < 8; j++)
+            s += part[j];
+        sum += ikv_f16_to_f32(ikv_load_u16(blk)) * s;
+    }
+    return sum;
+#endif
+}
+
+float ikv_dot_row(const ikv_matrix *w, int r, const float *x)
+{
+    const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+    switch (w->type) {
+    case IKV_WTYPE_F32: return ikv_dot_f32((const float *)(const void *)row, x, w->cols);
+    case IKV_WTYPE_F16: return dot_f16(row, x, w->cols);
+    case IKV_WTYPE_BF16: return dot_bf16(row, x, w->cols);
+    case IKV_WTYPE_Q8_0: return dot_q8_0(row, x, w->cols);
+    default: return 0.0f;
+    }
+}
+
+void ikv_axpy(float a, const float *x, float *y, int n)
+{
+    int i = 0;
+#if defined(IKV_SIMD256)
+    __m256 va = _mm256_set1_ps(a);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+#endif
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+void ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads)
+{
+    int rows = w->rows;
+    int parallel = n_threads > 1 && (int64_t)rows * w->cols >= PARALLEL_MIN_WEIGHTS;
+    (void)parallel;
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (parallel)
+    for (int r = 0; r < rows; r++)
+        y[r] = ikv_dot_row(w, r, x);
+}
+
+/* ---- row conversion (prefill weight blocks, embeddings) ---- */
+
+/* Columns [k0, k0 + n) of row r as floats. */
+static void row_to_f32(const ikv_matrix *w, int r, int k0, int n, float *out)
+{
+    const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+    int i = 0;
+    switch (w->type) {
+    case IKV_WTYPE_F32:
+        memcpy(out, row + 4 * (size_t)k0, (size_t)n * sizeof *out);
+        return;
+    case IKV_WTYPE_F16:
+#if defined(IKV_SIMD256)
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(out + i, load_f16x8(row + 2 * (size_t)(k0 + i)));
+#endif
+        for (; i < n; i++)
+            out[i] = ikv_f16_to_f32(ikv_load_u16(row + 2 * (size_t)(k0 + i)));
+        return;
+    case IKV_WTYPE_BF16:
+#if defined(IKV_SIMD256)
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(out + i, load_bf16x8(row + 2 * (size_t)(k0 + i)));
+#endif
+        for (; i < n; i++)
+            out[i] = ikv_bf16_to_f32(ikv_load_u16(row + 2 * (size_t)(k0 + i)));
+        return;
+    case IKV_WTYPE_Q8_0:
+        for (int b = 0; b < n / IKV_Q8_0_BLOCK; b++) {
+            const uint8_t *blk = row + (size_t)(k0 / IKV_Q8_0_BLOCK + b) * IKV_Q8_0_BYTES;
+            const int8_t *q = (const int8_t *)(blk + 2);
+            float d = ikv_f16_to_f32(ikv_load_u16(blk));
+            float *o = out + b * IKV_Q8_0_BLOCK;
+#if defined(IKV_SIMD256)
+            __m256 vd = _mm256_set1_ps(d);
+            for (int j = 0; j < IKV_Q8_0_BLOCK; j += 8)
+                _mm256_storeu_ps(o + j, _mm256_mul_ps(vd, load_q8x8(q + j)));
+#else
+            for (int j = 0; j < IKV_Q8_0_BLOCK; j++)
+                o[j] = d * (float)q[j];
+#endif
+        }
+        return;
+    default:
+        memset(out, 0, (size_t)n * sizeof *out);
+        return;
+    }
+}
+
+void ikv_matrix_row(const ikv_matrix *w, int r, float *out)
+{
+    row_to_f32(w, r, 0, w->cols, out);
+}
+
+/* ---- the register tile (prefill) ---- */
+
+/* yt[r][0..TW) (+)= sum_k wb[r][k] * xp[k][0..TW) for r < nr; rows of wb
+ * past nr are readable (zeros or real rows) and their sums are dropped. */
+static void tile(const float *wb, size_t ldw, const float *xp, int kc, float *yt, size_t ldy,
+                 int nr, int accumulate)
+{
+#if defined(IKV_SIMD512)
+    __m512 c0[MR], c1[MR];
+    for (int r = 0; r < MR; r++) {
+        if (accumulate && r < nr) {
+            c0[r] = _mm512_load_ps(yt + r * ldy);
+            c1[r] = _mm512_load_ps(yt + r * ldy + 16);
+        } else {
+            c0[r] = _mm512_setzero_ps();
+            c1[r] = _mm512_setzero_ps();
+        }
+    }
+    for (int k = 0; k < kc; k++) {
+        __m512 x0 = _mm512_load_ps(xp + (size_t)k * TW);
+        __m512 x1 = _mm512_load_ps(xp + (size_t)k * TW + 16);
+        for (int r = 0; r < MR; r++) {
+            __m512 b = _mm512_set1_ps(wb[r * ldw + k]);
+            c0[r] = _mm512_fmadd_ps(b, x0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(b, x1, c1[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        _mm512_store_ps(yt + r * ldy, c0[r]);
+        _mm512_store_ps(yt + r * ldy + 16, c1[r]);
+    }
+#elif defined(IKV_SIMD256)
+    __m256 c0[MR], c1[MR];
+    for (int r = 0; r < MR; r++) {
+        if (accumulate && r < nr) {
+            c0[r] = _mm256_load_ps(yt + r * ldy);
+            c1[r] = _mm256_load_ps(yt + r * ldy + 8);
+        } else {
+            c0[r] = _mm256_setzero_ps();
+            c1[r] = _mm256_setzero_ps();
+        }
+    }
+    for (int k = 0; k < kc; k++) {
+        __m256 x0 = _mm256_load_ps(xp + (size_t)k * TW);
+        __m256 x1 = _mm256_load_ps(xp + (size_t)k * TW + 8);
+        for (int r = 0; r < MR; r++) {
+            __m256 b = _mm256_broadcast_ss(wb + r * ldw + k);
+            c0[r] = _mm256_fmadd_ps(b, x0, c0[r]);
+            c1[r] = _mm256_fmadd_ps(b, x1, c1[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        _mm256_store_ps(yt + r * ldy, c0[r]);
+        _mm256_store_ps(yt + r * ldy + 8, c1[r]);
+    }
+#else
+    float c[MR][TW];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < TW; j++)
+            c[r][j] = accumulate && r < nr ? yt[r * ldy + j] : 0.0f;
+    for (int k = 0; k < kc; k++) {
+        const float *xk = xp + (size_t)k * TW;
+        for (int r = 0; r < MR; r++) {
+            float b = wb[r * ldw + k];
+            for (int j = 0; j < TW; j++)
+                c[r][j] += b * xk[j];
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int j = 0; j < TW; j++)
+            yt[r * ldy + j] = c[r][j];
+#endif
+}
+
+size_t ikv_matmul_workspace(int rows, int cols, int n, int n_threads)
+{
+    if (n < MATMUL_MIN_TOKENS)
+        return 0;
+    size_t n_pad = (size_t)(n + TW - 1) / TW * TW;
+    size_t threads = n_threads > 1 ? (size_t)n_threads : 1;
+    return n_pad * (size_t)cols + (size_t)rows * n_pad + (size_t)MR * KC * threads;
+}
+
+int ikv_matmul(const ikv_matrix *w, const float *x, int n, float *y, int n_threads,
+               ikv_workspace *ws)
+{
+    const int rows = w->rows, cols = w->cols;
+    if (n < MATMUL_MIN_TOKENS) {
+        for (int t = 0; t < n; t++)
+            ikv_matvec(w, x + (size_t)t * cols, y + (size_t)t * rows, n_threads);
+        return IKV_OK;
+    }
+    if (n_threads < 1)
+        n_threads = 1;
+    const int n_tiles = (n + TW - 1) / TW;
+    const size_t n_pad = (size_t)n_tiles * TW;
+    const int n_chunks = (cols + KC - 1) / KC;
+    const int n_blocks = (rows + MR - 1) / MR;
+    /* sizes rounded to 16 floats keep every part 64-byte aligned */
+    const size_t xp_size = n_pad * (size_t)cols;
+    const size_t yt_size = (size_t)rows * n_pad;
+    const size_t wb_size = (size_t)MR * KC;
+    if (ikv_workspace_reserve(ws, ikv_matmul_workspace(rows, cols, n, n_threads)) != IKV_OK)
+        return IKV_ENOMEM;
+    float *xp = ws->buf, *yt = xp + xp_size, *wb_all = yt + yt_size;
+    const int parallel = n_threads > 1 && (int64_t)rows * cols * n >= PARALLEL_MIN_WEIGHTS;
+    (void)parallel;
+
+#pragma omp parallel num_threads(n_threads) if (parallel)
+    {
+        /* 1. pack X by token tiles and column chunks */
+#pragma omp for schedule(static)
+        for (int job = 0; job < n_tiles * n_chunks; job++) {
+            int tile_i = job / n_chunks, k0 = (job % n_chunks) * KC;
+            int kc = cols - k0 < KC ? cols - k0 : KC;
+            float *dst = xp + ((size_t)tile_i * cols + k0) * TW;
+            for (int j = 0; j < TW; j++) {
+                int t = tile_i * TW + j;
+                if (t < n) {
+                    const float *src = x + (size_t)t * cols + k0;
+                    for (int k = 0; k < kc; k++)
+                        dst[(size_t)k * TW + j] = src[k];
+                } else {
+                    for (int k = 0; k < kc; k++)
+                        dst[(size_t)k * TW + j] = 0.0f;
+                }
+            }
+        }
+
+        /* 2. row blocks x column chunks x token tiles */
+        float *wb = wb_all + wb_size * (size_t)thread_id();
+#pragma omp for schedule(static)
+        for (int blk = 0; blk < n_blocks; blk++) {
+            int r0 = blk * MR;
+            int nr = rows - r0 < MR ? rows - r0 : MR;
+            for (int k0 = 0; k0 < cols; k0 += KC) {
+                int kc = cols - k0 < KC ? cols - k0 : KC;
+                const float *wrows;
+                size_t ldw;
+                if (w->type == IKV_WTYPE_F32 && nr == MR) {
+                    wrows = (const float *)(const void *)(w->data + (size_t)r0 * w->row_bytes) + k0;
+                    ldw = (size_t)cols;
+                } else {
+                    for (int r = 0; r < MR; r++) {
+                        if (r < nr)
+                            row_to_f32(w, r0 + r, k0, kc, wb + (size_t)r * KC);
+                        else
+                            memset(wb + (size_t)r * KC, 0, (size_t)kc * sizeof *wb);
+                    }
+                    wrows = wb;
+                    ldw = KC;
+                }
+                for (int tile_i = 0; tile_i < n_tiles; tile_i++)
+                    tile(wrows, ldw, xp + ((size_t)tile_i * cols + k0) * TW, kc,
+                         yt + (size_t)r0 * n_pad + (size_t)tile_i * TW, n_pad, nr, k0 > 0);
+            }
+        }
+
+        /* 3. Y = (Y^T)^T, in 16 x 16 blocks */
+        const int n_rblocks = (rows + 15) / 16;
+#pragma omp for schedule(static)
+        for (int rb = 0; rb < n_rblocks; rb++) {
+            int r_end = rb * 16 + 16 < rows ? rb * 16 + 16 : rows;
+            for (int t0 = 0; t0 < n; t0 += 16) {
+                int t_end = t0 + 16 < n ? t0 + 16 : n;
+                for (int t = t0; t < t_end; t++)
+                    for (int r = rb * 16; r < r_end; r++)
+                        y[(size_t)t * rows + r] = yt[(size_t)r * n_pad + t];
+            }
+        }
+    }
+    return IKV_OK;
+}

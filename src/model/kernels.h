@@ -1,0 +1,67 @@
+/*
+ * Compute kernels of the forward pass. Weights stay in their stored type
+ * (F32, F16, BF16, Q8_0) and are converted to float a block at a time:
+ *
+ *   decode (one token): ikv_matvec streams each weight row once and dots
+ *     it with x; bound by memory bandwidth. OpenMP over output rows.
+ *   prefill (many tokens): ikv_matmul converts a block of rows a chunk of
+ *     columns at a time and reuses it across every token, with the tokens
+ *     packed column-wise so that a register tile of rows x tokens grows by
+ *     broadcast-multiply-add; bound by arithmetic. OpenMP over row blocks.
+ *
+ * Vector code is selected at compile time: AVX-512F, else AVX2+FMA+F16C,
+ * else portable C (also forced by defining IKV_PORTABLE_KERNELS, which the
+ * tests use to check one against the other).
+ */
+#ifndef IKV_MODEL_KERNELS_H
+#define IKV_MODEL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/wtype.h"
+
+/* A weight matrix W[rows][cols] (rows = outputs, cols = inputs). */
+typedef struct ikv_matrix {
+    ikv_wtype type;
+    const uint8_t *data; /* [rows][row_bytes] */
+    int rows;
+    int cols;
+    size_t row_bytes;
+} ikv_matrix;
+
+/* Scratch memory of ikv_matmul, grown on demand and reused across calls
+ * (zero-initialise it; release with ikv_workspace_free). */
+typedef struct ikv_workspace {
+    float *buf;
+    size_t cap; /* floats */
+} ikv_workspace;
+
+void ikv_workspace_free(ikv_workspace *ws);
+
+/* Floats of workspace that ikv_matmul needs for these sizes, and a way to
+ * reserve them ahead so that later products cannot fail. */
+size_t ikv_matmul_workspace(int rows, int cols, int n, int n_threads);
+int ikv_workspace_reserve(ikv_workspace *ws, size_t floats);
+
+/* Name of the vector code compiled in: "avx512", "avx2" or "portable". */
+const char *ikv_kernels_isa(void);
+
+/* y[r] = W[r] . x for every row, with n_threads threads. */
+void ikv_matvec(const ikv_matrix *w, const float *x /* [cols] */, float *y /* [rows] */,
+                int n_threads);
+
+/* Y[t][r] = W[r] . X[t] for t < n. Returns 0, or IKV_ENOMEM when the
+ * workspace cannot grow. Small n falls back to ikv_matvec per token. */
+int ikv_matmul(const ikv_matrix *w, const float *x /* [n][cols] */, int n,
+               float *y /* [n][rows] */, int n_threads, ikv_workspace *ws);
+
+/* Row r of W as floats (embedding lookup). */
+void ikv_matrix_row(const ikv_matrix *w, int r, float *out /* [cols] */);
+
+/* Building blocks, exposed for attention and for the tests. */
+float ikv_dot_f32(const float *a, const float *b, int n);
+float ikv_dot_row(const ikv_matrix *w, int r, const float *x /* [cols] */);
+void ikv_axpy(float a, const float *x, float *y, int n); /* y += a x */
+
+#endif
