@@ -97,8 +97,11 @@ typedef struct ikv_trace_spec {
     int expected_tokens; /* chunk sizing hint; datasets grow past it (0 = unknown) */
     int chunk_tokens;    /* T extent of a chunk = positions buffered before a
                             write (0 = automatic: 64) */
-    int chunk_all_heads; /* 1: a chunk holds all heads of a layer; 0: one head */
-    int deflate_level;   /* 0..9 (1); 0 keeps shuffle+deflate off */
+    int chunk_all_heads; /* 1 (default): a chunk holds all heads of one layer,
+                            [1, H, 64, d], matching the simulator's per-layer
+                            reads; 0: one head per chunk (see bench_trace) */
+    int deflate_level;   /* 0..9 (1); 0 turns shuffle+deflate off (faster,
+                            larger) */
 } ikv_trace_spec;
 
 ikv_trace_spec ikv_trace_writer_default_spec(void);

@@ -68,11 +68,12 @@ typedef struct wopts {
     int chunk;
     int expected;
     uint32_t seed;
+    int all_heads; /* chunk_all_heads */
 } wopts;
 
 static wopts default_opts(void)
 {
-    wopts o = {IKV_TRACE_F32, NULL, 0, 40, -1, IKV_TRACE_ALL, 16, 40, 7};
+    wopts o = {IKV_TRACE_F32, NULL, 0, 40, -1, IKV_TRACE_ALL, 16, 40, 7, 1};
     return o;
 }
 
@@ -85,6 +86,7 @@ static ikv_trace_spec spec_of_opts(const wopts *o)
     spec.n_layers = o->layers ? o->n_layers : 0;
     spec.chunk_tokens = o->chunk;
     spec.expected_tokens = o->expected;
+    spec.chunk_all_heads = o->all_heads;
     spec.topk = 10;
     spec.entropy_k = 20;
     return spec;
@@ -293,14 +295,17 @@ static void test_roundtrip_f16(void)
 
 static void test_roundtrip_blocks(void)
 {
-    /* One position per block, a block longer than the run, a chunk with all
-     * heads, and growth far past the expected length. */
-    int chunks[3] = {1, 64, 7};
-    int expected[3] = {0, 10, 3};
-    for (int i = 0; i < 3; i++) {
+    /* One position per block, a block longer than the run, one head per
+     * chunk, and growth far past the expected length; f32 and f16. */
+    int chunks[4] = {1, 64, 7, 16};
+    int expected[4] = {0, 10, 3, 0};
+    int all_heads[4] = {1, 1, 0, 0};
+    for (int i = 0; i < 8; i++) {
         wopts o = default_opts();
-        o.chunk = chunks[i];
-        o.expected = expected[i];
+        o.chunk = chunks[i % 4];
+        o.expected = expected[i % 4];
+        o.all_heads = all_heads[i % 4];
+        o.dtype = i < 4 ? IKV_TRACE_F32 : IKV_TRACE_F16;
         o.T = 30;
         roundtrip(&o, "blocks.h5");
     }
