@@ -208,9 +208,10 @@ int ikv_trace_has(const ikv_trace_reader *r, const char *path);
  * the schema's datasets): returns the rank, or a negative status. */
 int ikv_trace_dims(ikv_trace_reader *r, const char *path, int64_t dims[IKV_TRACE_MAX_RANK]);
 
-/* Bytes that a float32/int32 read of one layer of a per-layer dataset
- * needs (q: H*T*d*4), or of the whole dataset for the others; 0 when the
- * dataset is absent or the size would overflow. */
+/* Bytes that one float32/int32 read needs: one layer of a per-layer
+ * dataset (q: H*T*d*4), one slot of /hidden/states (T*D*4), the whole
+ * dataset for the others; 0 when the dataset is absent or the size would
+ * overflow. Callers allocate from this, never from their own products. */
 size_t ikv_trace_read_bytes(ikv_trace_reader *r, const char *path);
 
 /* Bulk reads into caller buffers of the sizes in the shape comments. */
