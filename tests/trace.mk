@@ -19,3 +19,14 @@ tests_unit_test_trace_hdf5_SOURCES = tests/unit/test_trace_hdf5.c tests/unit/tra
 tests_unit_test_trace_hdf5_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(HDF5_CFLAGS)
 tests_unit_test_trace_hdf5_LDADD = libikvtrace.la $(HDF5_LIBS) $(UNIT_LDADD)
 endif
+
+TESTS += tests/cli/inspect_trace.sh tests/cli/inspect_bad.sh tests/cli/trace_h5py.sh
+EXTRA_DIST += tests/cli/inspect_trace.sh tests/cli/inspect_bad.sh tests/cli/trace_h5py.sh \
+	tests/cli/check_trace.py tests/cli/forge_trace.py
+
+BENCHES += tests/bench/bench_trace
+EXTRA_PROGRAMS += tests/bench/bench_trace
+tests_bench_bench_trace_SOURCES = tests/bench/bench_trace.c tests/unit/trace_synth.c \
+	tests/unit/trace_synth.h
+tests_bench_bench_trace_CFLAGS = $(AM_CFLAGS) -O2
+tests_bench_bench_trace_LDADD = libikvtrace.la -lm

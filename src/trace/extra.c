@@ -30,8 +30,7 @@ static int check_path(ikv_trace_writer *w, const char *path, char *abs, size_t a
     for (int i = 0; i < IKV_N_DSETS; i++) {
         size_t n = strlen(ikv_dset_defs[i].path);
         if (strncmp(abs, ikv_dset_defs[i].path, n) == 0 && (abs[n] == '\0' || abs[n] == '/')) {
-            ikv_writer_msg(w, "%s belongs to the trace schema",
-                     abs);
+            ikv_writer_msg(w, "%s belongs to the trace schema", abs);
             return IKV_TRACE_EINVAL;
         }
     }
@@ -42,10 +41,8 @@ static int usable(ikv_trace_writer *w)
 {
     if (!w)
         return 0;
-    if (w->failed || w->file < 0) {
-        ikv_writer_msg(w, "the writer has failed or is closed");
-        return 0;
-    }
+    if (w->failed)
+        return 0; /* w->err still holds the failure */
     return 1;
 }
 

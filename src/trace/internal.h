@@ -61,6 +61,7 @@ int ikv_is_root_attr(const char *name);
 #define IKV_MAX_VOCAB (1 << 24)
 #define IKV_MAX_TOKENS (1 << 26)
 #define IKV_MAX_CHUNK_TOKENS 65536
+#define IKV_MAX_CHUNK_BYTES ((int64_t)256 << 20) /* the reader's bound */
 
 /* Checks the model shape of meta; on failure writes what is wrong into
  * `what` (e.g. "n_heads = 0 out of range [1, 4096]") and returns -1. */

@@ -28,9 +28,10 @@ static int read_block(ikv_trace_reader *r, hid_t id, const char *what, int rank,
         hs[i] = (hsize_t)start[i];
         hc[i] = (hsize_t)count[i];
     }
-    hsize_t mdim = (hsize_t)n;
+    /* A memory space of the selection's own shape: with a flat 1-D one,
+     * HDF5 1.10 maps elements one by one and reads 20-70x slower. */
     hid_t fspace = H5Dget_space(id);
-    hid_t mspace = H5Screate_simple(1, &mdim, NULL);
+    hid_t mspace = H5Screate_simple(rank, hc, NULL);
     hid_t mtype = want_int ? H5T_NATIVE_INT32 : half ? r->half_mem : H5T_NATIVE_FLOAT;
     void *dst = half ? (unsigned char *)out + 2 * (size_t)n : out;
     int ok = fspace >= 0 && mspace >= 0 &&

@@ -258,6 +258,28 @@ static int open_dataset(ikv_trace_reader *r, int i, int *topk)
     d->id = obj;
     hid_t type = H5Dget_type(d->id);
     hid_t space = H5Dget_space(d->id);
+    /* HDF5 allocates a whole chunk to read any part of it: bound chunks so
+     * that a hostile file cannot ask for gigabytes per read. */
+    hid_t dcpl = H5Dget_create_plist(d->id);
+    int64_t chunk_bytes = 0;
+    if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED) {
+        hsize_t cd[H5S_MAX_RANK];
+        int crank = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
+        int64_t c64[H5S_MAX_RANK];
+        for (int a = 0; a < crank; a++)
+            c64[a] = (int64_t)cd[a];
+        chunk_bytes = crank > 0 && type >= 0 ? ikv_checked_product(c64, crank, (int64_t)H5Tget_size(type)) : -1;
+    }
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (chunk_bytes < 0 || chunk_bytes > IKV_MAX_CHUNK_BYTES) {
+        if (type >= 0)
+            H5Tclose(type);
+        if (space >= 0)
+            H5Sclose(space);
+        return ikv_reader_fail(r, IKV_TRACE_EFORMAT, "%s has chunks of %lld bytes (at most %lld accepted)",
+                               def->path, (long long)chunk_bytes, (long long)IKV_MAX_CHUNK_BYTES);
+    }
     int rank = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
     hsize_t hd[H5S_MAX_RANK];
     int ok_space = rank == def->rank && H5Sget_simple_extent_dims(space, hd, NULL) == rank;

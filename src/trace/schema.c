@@ -168,7 +168,7 @@ ikv_trace_spec ikv_trace_writer_default_spec(void)
     s.n_layers = 0;
     s.expected_tokens = 0;
     s.chunk_tokens = 0;
-    s.chunk_all_heads = 0;
+    s.chunk_all_heads = 1;
     s.deflate_level = 1;
     return s;
 }

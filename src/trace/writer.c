@@ -33,6 +33,7 @@
 #define CHUNK_MAX (4 * 1024 * 1024)
 #define BAND_BUDGET (4 * 1024 * 1024)
 #define DEFAULT_BLOCK 64
+#define MAX_BLOCK 4096 /* buffers hold a block of every selected signal */
 
 static void vset(ikv_trace_writer *w, int with_detail, const char *fmt, va_list ap)
 {
@@ -96,9 +97,9 @@ static int check_spec(const ikv_trace_meta *meta, const ikv_trace_spec *spec, ch
                  spec->topk, spec->entropy_k, meta->vocab_size);
         return -1;
     }
-    if (spec->chunk_tokens < 0 || spec->chunk_tokens > IKV_MAX_CHUNK_TOKENS) {
+    if (spec->chunk_tokens < 0 || spec->chunk_tokens > MAX_BLOCK) {
         snprintf(what, wlen, "chunk_tokens = %d out of range [0, %d]", spec->chunk_tokens,
-                 IKV_MAX_CHUNK_TOKENS);
+                 MAX_BLOCK);
         return -1;
     }
     if (spec->deflate_level < 0 || spec->deflate_level > 9) {
@@ -190,13 +191,12 @@ static void choose_chunk(const ikv_trace_writer *w, wdset *d, hsize_t *chunk,
         slice *= (int64_t)chunk[i];
     }
     *cache_bytes = 0; /* HDF5's default */
-    if (d->probs)
-        return; /* [1, h, B, B]: every block writes whole chunks */
     int64_t esize = (int64_t)d->esize;
     int t_ax = d->t_axis;
-    /* Small per-position data (1-D signals, lse, evolution): lengthen the
-     * chunk along T while the partly filled band fits the cache budget. */
-    if (pos_elems * esize * (int64_t)B * 2 <= BAND_BUDGET) {
+    /* Small per-position data (1-D signals, lse, evolution, small models):
+     * lengthen the chunk along T while the partly filled band fits the
+     * cache budget. attn/probs keeps square [.., B, B] chunks. */
+    if (!d->probs && pos_elems * esize * (int64_t)B * 2 <= BAND_BUDGET) {
         int64_t want = (CHUNK_TARGET + slice * esize * (int64_t)B - 1) / (slice * esize * (int64_t)B);
         int64_t band_max = BAND_BUDGET / (pos_elems * esize * (int64_t)B);
         int64_t m = want < band_max ? want : band_max;
@@ -213,13 +213,25 @@ static void choose_chunk(const ikv_trace_writer *w, wdset *d, hsize_t *chunk,
         if (m > 1)
             *cache_bytes = (size_t)(pos_elems * esize * (int64_t)chunk[t_ax]) + 1024 * 1024;
     }
-    /* Wide rows (full logits, big model dims): split the last axis. */
+    /* At most CHUNK_MAX per chunk (wide rows, long blocks, many heads):
+     * split the heads, then the last axis (V, D, d, or probs' columns).
+     * A block still covers every chunk it touches in one write. */
     int last = def->rank - 1;
-    while (last != t_ax && chunk[last] > 1 &&
-           (int64_t)chunk[last] * (slice / (int64_t)chunk[last]) * esize * (int64_t)chunk[t_ax] > CHUNK_MAX) {
-        slice /= (int64_t)chunk[last];
-        chunk[last] = (chunk[last] + 1) / 2;
-        slice *= (int64_t)chunk[last];
+    for (;;) {
+        int64_t bytes = esize;
+        for (int i = 0; i < def->rank; i++)
+            bytes *= (int64_t)chunk[i];
+        if (bytes <= CHUNK_MAX)
+            break;
+        int ax = -1;
+        for (int i = 0; i < def->rank; i++)
+            if ((def->axes[i] == IKV_AX_H || def->axes[i] == IKV_AX_G) && chunk[i] > 1)
+                ax = i;
+        if (ax < 0 && chunk[last] > 1 && (last != t_ax || d->probs))
+            ax = last;
+        if (ax < 0)
+            break;
+        chunk[ax] = (chunk[ax] + 1) / 2;
     }
 }
 
@@ -455,14 +467,15 @@ static int begin_probs_block(ikv_trace_writer *w, wdset *d)
     if ((size_t)bytes > d->buf_bytes) {
         void *p = realloc(d->buf, (size_t)bytes);
         if (!p) {
-            ikv_writer_msg(w,
-                     "out of memory for a %lld-byte attn/probs block at position %lld", (long long)bytes, (long long)w->t0);
+            ikv_writer_msg(w, "out of memory for a %lld-byte attn/probs block at position %lld",
+                           (long long)bytes, (long long)w->t0);
             return IKV_TRACE_ENOMEM;
         }
         d->buf = p;
         d->buf_bytes = (size_t)bytes;
     }
-    memset(d->buf, 0, (size_t)bytes);
+    /* No memset: each row zeroes its own columns after the diagonal when
+     * it is written, so only rows actually written touch memory. */
     d->inner = width;
     return IKV_TRACE_OK;
 }
@@ -519,12 +532,10 @@ int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
 {
     if (!w || !row)
         return IKV_TRACE_EINVAL;
-    if (w->failed) {
-        return IKV_TRACE_ESTATE;
-    }
+    if (w->failed)
+        return IKV_TRACE_ESTATE; /* w->err still holds the failure */
     if (w->n_written >= IKV_MAX_TOKENS) {
-        ikv_writer_msg(w, "more than %d positions",
-                 IKV_MAX_TOKENS);
+        ikv_writer_msg(w, "more than %d positions", IKV_MAX_TOKENS);
         return IKV_TRACE_EINVAL;
     }
     int64_t t = w->n_written;
@@ -533,8 +544,8 @@ int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
      * the writer as it was. */
     for (int i = 0; i < w->n_ds; i++) {
         if (!row_source(&w->ds[i], row)) {
-            ikv_writer_msg(w,
-                     "position %lld: the row has no data for %s (selected by the spec)", (long long)t, w->ds[i].def->path);
+            ikv_writer_msg(w, "position %lld: the row has no data for %s (selected by the spec)",
+                           (long long)t, w->ds[i].def->path);
             return IKV_TRACE_EINVAL;
         }
     }
@@ -565,6 +576,9 @@ int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
             } else {
                 memcpy(d->buf + dst_off * 4, s, src_stride);
             }
+            if (d->probs) /* keys after the query: zero (+0.0 in both types) */
+                memset(d->buf + (dst_off + row_inner) * d->esize, 0,
+                       ((size_t)d->inner - row_inner) * d->esize);
         }
     }
     w->n_block++;

@@ -68,11 +68,12 @@ typedef struct wopts {
     int chunk;
     int expected;
     uint32_t seed;
+    int all_heads; /* chunk_all_heads */
 } wopts;
 
 static wopts default_opts(void)
 {
-    wopts o = {IKV_TRACE_F32, NULL, 0, 40, -1, IKV_TRACE_ALL, 16, 40, 7};
+    wopts o = {IKV_TRACE_F32, NULL, 0, 40, -1, IKV_TRACE_ALL, 16, 40, 7, 1};
     return o;
 }
 
@@ -85,6 +86,7 @@ static ikv_trace_spec spec_of_opts(const wopts *o)
     spec.n_layers = o->layers ? o->n_layers : 0;
     spec.chunk_tokens = o->chunk;
     spec.expected_tokens = o->expected;
+    spec.chunk_all_heads = o->all_heads;
     spec.topk = 10;
     spec.entropy_k = 20;
     return spec;
@@ -102,7 +104,11 @@ static int write_trace(const char *path, const wopts *o)
     char err[1024];
     ikv_trace_writer *w;
     int rc = ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err);
-    CU_ASSERT_EQUAL_FATAL(rc, IKV_TRACE_OK);
+    if (rc != IKV_TRACE_OK) {
+        printf("\n    create: %s ", err);
+        ikv_synth_free(&syn);
+        return -1;
+    }
     int n = o->stop >= 0 ? o->stop : o->T;
     for (int t = 0; t < n; t++) {
         ikv_trace_row row;
@@ -293,17 +299,55 @@ static void test_roundtrip_f16(void)
 
 static void test_roundtrip_blocks(void)
 {
-    /* One position per block, a block longer than the run, a chunk with all
-     * heads, and growth far past the expected length. */
-    int chunks[3] = {1, 64, 7};
-    int expected[3] = {0, 10, 3};
-    for (int i = 0; i < 3; i++) {
+    /* One position per block, a block longer than the run, one head per
+     * chunk, and growth far past the expected length; f32 and f16. */
+    int chunks[4] = {1, 64, 7, 16};
+    int expected[4] = {0, 10, 3, 0};
+    int all_heads[4] = {1, 1, 0, 0};
+    for (int i = 0; i < 8; i++) {
         wopts o = default_opts();
-        o.chunk = chunks[i];
-        o.expected = expected[i];
+        o.chunk = chunks[i % 4];
+        o.expected = expected[i % 4];
+        o.all_heads = all_heads[i % 4];
+        o.dtype = i < 4 ? IKV_TRACE_F32 : IKV_TRACE_F16;
         o.T = 30;
         roundtrip(&o, "blocks.h5");
     }
+}
+
+static int chunk_bound(const ikv_trace_dataset_info *info, void *ctx)
+{
+    int64_t bytes = strcmp(info->type, "f16") == 0 ? 2 : 4;
+    for (int i = 0; i < info->rank; i++)
+        bytes *= info->chunk[i];
+    if (bytes > 4 << 20 || bytes <= 0) {
+        printf("\n    %s: chunk of %lld bytes ", info->path, (long long)bytes);
+        (*(int *)ctx)++;
+    }
+    return 0;
+}
+
+static void test_chunk_bound(void)
+{
+    /* Long blocks and wide rows still give chunks of at most 4 MiB, which
+     * the reader accepts; rows of a long block round-trip. */
+    wopts o = default_opts();
+    o.chunk = 512; /* probs: [1, 8, 512, 512] x 4 B = 8 MiB before the split */
+    o.T = 20;
+    o.expected = 0;
+    roundtrip(&o, "long-block.h5");
+    char path[512], err[1024];
+    tmp_path(path, sizeof path, "long-block.h5");
+    CU_ASSERT_EQUAL_FATAL(write_trace(path, &o), o.T);
+    ikv_trace_reader *r;
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&r, path, err, sizeof err), IKV_TRACE_OK);
+    int too_big = 0;
+    CU_ASSERT_EQUAL(ikv_trace_foreach_dataset(r, chunk_bound, &too_big), 0);
+    CU_ASSERT_EQUAL(too_big, 0);
+    ikv_trace_close(r);
+    unlink(path);
+    o.chunk = 4097;
+    CU_ASSERT_EQUAL(write_trace(path, &o), -1);
 }
 
 static void test_meta_roundtrip(void)
@@ -764,6 +808,7 @@ static void add_suites(void)
         {"round trip f32, all signals", test_roundtrip_f32},
         {"round trip f16, all signals", test_roundtrip_f16},
         {"round trip, block sizes and growth", test_roundtrip_blocks},
+        {"chunks bounded for long blocks", test_chunk_bound},
         {"root attributes and dataset shapes", test_meta_roundtrip},
         {"layer subset", test_layer_subset},
         {"interrupted run (complete = 0)", test_interrupted},

@@ -485,6 +485,22 @@ static void test_hostile_datasets(void)
     H5Pclose(dcpl);
     H5Fclose(f);
     expect_refused(path, "top-k width 1048576");
+
+    /* Chunks of a gigabyte: HDF5 would allocate one per read. */
+    f = forge(path, sizeof path, "huge-chunks.h5");
+    H5Ldelete(f, "/qkv/q", H5P_DEFAULT);
+    hsize_t qdims[4] = {5, 8, GOOD_T, 8}, qmax[4] = {5, 8, H5S_UNLIMITED, 8};
+    hsize_t qchunk[4] = {1, 8, 1u << 22, 8};
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 4, qchunk);
+    s = H5Screate_simple(4, qdims, qmax);
+    d = H5Dcreate2(f, "/qkv/q", H5T_IEEE_F32LE, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CU_ASSERT(d >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Pclose(dcpl);
+    H5Fclose(f);
+    expect_refused(path, "/qkv/q has chunks of 1073741824 bytes");
     unlink(path);
 }
 
