@@ -130,7 +130,7 @@ n=$(blocks_influence "$first_scenario" "$work/influence.dat")
 plot influence.gp "$work/influence.dat" "$n" "$out/influence" "Trace Forward Influence vs distance" "mean relative FI"
 awk -F'\t' 'NR > 1 && n < 4 && !seen[$1]++ { print $1; n++ }' "$out/traces.tsv" >"$work/seq_traces"
 while read -r tr; do
-    awk -F'\t' -v tr="$tr" 'NR > 1 && $1 == tr { print $2 "\t" $4 "\t" $5 "\t" $6 "\t" $7 }' "$out/sequence.tsv" >"$work/seq_$tr.dat"
+    awk -F'\t' -v tr="$tr" 'NR > 1 && $1 == tr { print $2 "\t" $5 "\t" $6 "\t" $7 "\t" $8 }' "$out/sequence.tsv" >"$work/seq_$tr.dat"
     prompt=$(awk -F'\t' -v tr="$tr" 'NR > 1 && $1 == tr { print $5 }' "$out/traces.tsv")
     plot sequence.gp "$work/seq_$tr.dat" 1 "$out/sequence_$tr" "Entropy and attention along $tr" "entropy (nats)" "prompt=$prompt"
 done <"$work/seq_traces"

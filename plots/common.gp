@@ -10,5 +10,5 @@ set datafile separator "\t"
 set title plottitle noenhanced
 set ylabel ylabelt
 set grid
-set key outside right top noenhanced
+set key outside right top noenhanced font ",9"
 set style data linespoints
