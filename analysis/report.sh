@@ -128,6 +128,50 @@ done
 first_scenario=$(echo "$scenarios" | head -1)
 n=$(blocks_influence "$first_scenario" "$work/influence.dat")
 plot influence.gp "$work/influence.dat" "$n" "$out/influence" "Trace Forward Influence vs distance" "mean relative FI"
+# exact probes (KL) by distance, one line per token set
+if [ -s "$out/influence.tsv" ]; then
+    n=$(awk -F'\t' '
+        NR > 1 && $2 ~ /^exact-kl:/ && $11 != "nan" {
+            k = substr($2, 10); key = k SUBSEP $8
+            if (!(k in seen)) { seen[k] = 1; order[n++] = k }
+            if (!(key in sum)) dists[k] = dists[k] " " $8
+            sum[key] += $10 * $11; cnt[key] += $10
+        }
+        END {
+            for (i = 0; i < n; i++) {
+                k = order[i]; printf "%s tokens\n", k > FILENAME_OUT
+                m = split(dists[k], ds, " ")
+                for (j = 1; j <= m; j++) if (sum[k SUBSEP ds[j]] > 0) printf "%s\t%.6g\n", ds[j], sum[k SUBSEP ds[j]] / cnt[k SUBSEP ds[j]] > FILENAME_OUT
+                printf "\n\n" > FILENAME_OUT
+            }
+            print n
+        }' FILENAME_OUT="$work/exact.dat" "$out/influence.tsv")
+    plot influence.gp "$work/exact.dat" "$n" "$out/influence_exact" "Exact Forward Influence (closed loop) vs distance" "mean KL (nats)"
+fi
+# closed-loop KL against the budget, one line per policy and scenario
+if [ -s "$out/live.tsv" ] && [ "$(wc -l <"$out/live.tsv")" -gt 1 ]; then
+    n=$(awk -F'\t' "$label"'
+        NR > 1 && $3 != "full" && $6 != "nan" && $5 ~ /^[0-9]+$/ {
+            k = label($3, $4) " (" $2 ")"
+            if (!(k in cnt)) { cnt[k] = 0; order[n++] = k }
+            i = cnt[k]++; xs[k, i] = $5 + 0; ys[k, i] = $6
+        }
+        END {
+            for (s = 0; s < n; s++) {
+                k = order[s]; m = cnt[k]
+                for (i = 1; i < m; i++)
+                    for (j = i; j > 0 && xs[k, j] < xs[k, j - 1]; j--) {
+                        t = xs[k, j]; xs[k, j] = xs[k, j - 1]; xs[k, j - 1] = t
+                        t = ys[k, j]; ys[k, j] = ys[k, j - 1]; ys[k, j - 1] = t
+                    }
+                printf "%s\n", k > FILENAME_OUT
+                for (i = 0; i < m; i++) printf "%s\t%s\n", xs[k, i], ys[k, i] > FILENAME_OUT
+                printf "\n\n" > FILENAME_OUT
+            }
+            print n
+        }' FILENAME_OUT="$work/live.dat" "$out/live.tsv")
+    plot vs_budget.gp "$work/live.dat" "$n" "$out/live_kl" "Closed-loop KL(full || compressed) vs budget" "mean KL per decode step (nats)" "logy=1"
+fi
 awk -F'\t' 'NR > 1 && n < 4 && !seen[$1]++ { print $1; n++ }' "$out/traces.tsv" >"$work/seq_traces"
 while read -r tr; do
     awk -F'\t' -v tr="$tr" 'NR > 1 && $1 == tr { print $2 "\t" $5 "\t" $6 "\t" $7 "\t" $8 }' "$out/sequence.tsv" >"$work/seq_$tr.dat"
@@ -203,6 +247,68 @@ influence_table() { # FORMAT
         }' "$out/influence.tsv"
 }
 
+live_table() { # FORMAT
+    [ -s "$out/live.tsv" ] || return 0
+    awk -F'\t' -v fmt="$1" '
+        NR == 1 { next }
+        {
+            row[n++] = $0
+        }
+        END {
+            if (!n) exit
+            if (fmt == "md") print "| trace | scenario | policy | params | budget | replay recall | replay out_err | live KL | live top-1 | greedy departs at | peak cache KiB | bookkeeping |\n|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+            else print "<table><tr><th>trace</th><th>scenario</th><th>policy</th><th>params</th><th>budget</th><th>replay recall</th><th>replay out_err</th><th>live KL</th><th>live top-1</th><th>greedy departs at</th><th>peak cache KiB</th><th>bookkeeping</th></tr>"
+            for (i = 0; i < n; i++) {
+                split(row[i], f, "\t")
+                dep = (f[8] < 0) ? "never (" f[9] ")" : f[8]
+                c[1] = f[1]; c[2] = f[2]; c[3] = f[3]; c[4] = f[4]; c[5] = f[5]
+                c[6] = (f[13] == "nan") ? "-" : sprintf("%.4f", f[13]); c[7] = (f[14] == "nan") ? "-" : sprintf("%.4f", f[14])
+                c[8] = sprintf("%.4f", f[6]); c[9] = sprintf("%.1f%%", 100 * f[7]); c[10] = dep
+                c[11] = sprintf("%.1f", f[10] / 1024); c[12] = (f[12] == "nan") ? "-" : sprintf("%.1f%%", 100 * f[12])
+                if (fmt == "md") { printf "|"; for (k = 1; k <= 12; k++) printf " %s |", c[k]; printf "\n" }
+                else { printf "<tr>"; for (k = 1; k <= 12; k++) printf "<td>%s</td>", c[k]; printf "</tr>\n" }
+            }
+            if (fmt != "md") print "</table>"
+        }' "$out/live.tsv"
+}
+
+rank_table() { # FORMAT
+    [ -s "$out/rank_agreement.tsv" ] || return 0
+    awk -F'\t' -v fmt="$1" '
+        NR == 1 { next }
+        $4 >= 3 { row[n++] = $0 }
+        END {
+            if (!n) exit
+            if (fmt == "md") print "| trace | scenario | budget | policies | Spearman(live KL, replay out_err) | Spearman(live KL, 1 - replay recall) |\n|---|---|---:|---:|---:|---:|"
+            else print "<table><tr><th>trace</th><th>scenario</th><th>budget</th><th>policies</th><th>Spearman(live KL, replay out_err)</th><th>Spearman(live KL, 1 - recall)</th></tr>"
+            for (i = 0; i < n; i++) {
+                split(row[i], f, "\t")
+                a = (f[5] == "nan") ? "-" : sprintf("%.2f", f[5]); b = (f[6] == "nan") ? "-" : sprintf("%.2f", f[6])
+                if (fmt == "md") printf "| %s | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3], f[4], a, b
+                else printf "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", f[1], f[2], f[3], f[4], a, b
+            }
+            if (fmt != "md") print "</table>"
+        }' "$out/rank_agreement.tsv"
+}
+
+probe_table() { # FORMAT
+    [ -s "$out/influence_compare.tsv" ] || return 0
+    awk -F'\t' -v fmt="$1" '
+        NR == 1 { next }
+        { row[n++] = $0 }
+        END {
+            if (!n) exit
+            if (fmt == "md") print "| trace | token set | (token, later position) pairs | Spearman(exact KL, first-order FI) | Pearson of logs |\n|---|---|---:|---:|---:|"
+            else print "<table><tr><th>trace</th><th>token set</th><th>pairs</th><th>Spearman(exact KL, first-order FI)</th><th>Pearson of logs</th></tr>"
+            for (i = 0; i < n; i++) {
+                split(row[i], f, "\t")
+                if (fmt == "md") printf "| %s | %s | %s | %.3f | %.3f |\n", f[1], f[2], f[3], f[4], f[5]
+                else printf "<tr><td>%s</td><td>%s</td><td>%s</td><td>%.3f</td><td>%.3f</td></tr>\n", f[1], f[2], f[3], f[4], f[5]
+            }
+            if (fmt != "md") print "</table>"
+        }' "$out/influence_compare.tsv"
+}
+
 skipped_list() {
     awk -F'\t' 'NR > 1 && $12 ~ /^skipped/ && $1 != "ALL" { printf "- %s: %s at budget %s (%s): %s\n", $1, $3, $5, $2, substr($12, 10) }' "$out/summary.tsv"
 }
@@ -256,6 +362,21 @@ live_note="Open-loop replay: every later query in a trace was computed with the 
         echo
         has_figure "layers_$sc" && echo "![recall per layer](layers_$sc.png)" && echo
     done
+    if [ -n "$(live_table md)" ]; then
+        echo "## Closed loop (live eviction) beside open loop (replay)"
+        echo
+        echo "Live runs recorded by \`infokv-capture --policy\` follow the full-cache run token by token: their KL(p_full || p_compressed) and top-1 agreement are the real cost of the policy, where replay only measures attention. The greedy column gives the first generated token where a free-running compressed run departs from the full cache's."
+        echo
+        live_table md
+        echo
+        has_figure live_kl && echo "![closed-loop KL vs budget](live_kl.png)" && echo
+        if [ -n "$(rank_table md)" ]; then
+            echo "Rank agreement across policies between closed-loop and open-loop numbers (1: replay orders the policies as live runs do):"
+            echo
+            rank_table md
+            echo
+        fi
+    fi
     echo "## Forward Influence (open loop)"
     echo
     echo "Mean relative change of a later query's attention output if a token were removed, a/(1-a) |v - o| / |o|, by distance (columns) and token set; influence.tsv also has the tokens each policy evicted."
@@ -263,6 +384,15 @@ live_note="Open-loop replay: every later query in a trace was computed with the 
     influence_table md
     echo
     has_figure influence && echo "![Forward Influence vs distance](influence.png)" && echo
+    if [ -n "$(probe_table md)" ]; then
+        echo "## Exact Forward Influence (closed loop)"
+        echo
+        echo "Probes recorded by \`infokv-capture --influence\`: each token removed from every layer's cache, the later positions run again, KL(p_full || p_without) at each (influence.tsv, sets exact-kl:*), beside the first-order estimate of the same tokens from the trace (first-order:*) and their rank correlation over (token, later position) pairs:"
+        echo
+        probe_table md
+        echo
+        has_figure influence_exact && echo "![exact Forward Influence vs distance](influence_exact.png)" && echo
+    fi
     while read -r tr; do
         has_figure "sequence_$tr" && echo "![entropy and attention along $tr](sequence_$tr.png)" && echo
     done <"$work/seq_traces"
@@ -278,7 +408,7 @@ live_note="Open-loop replay: every later query in a trace was computed with the 
     fi
     echo "## Files"
     echo
-    echo "summary.tsv (per trace and job), per_layer.tsv, per_step.tsv (per decode position), influence.tsv, sequence.tsv, traces.tsv; figures as PNG and SVG."
+    echo "summary.tsv (per trace and job), per_layer.tsv, per_step.tsv (per decode position), influence.tsv, influence_compare.tsv, live.tsv, rank_agreement.tsv, sequence.tsv, traces.tsv; figures as PNG and SVG."
 } >"$work/report.md"
 
 {
@@ -297,9 +427,20 @@ live_note="Open-loop replay: every later query in a trace was computed with the 
         echo "<h3>Kept fraction</h3>"; pivot html "$sc" 10
         has_figure "layers_$sc" && echo "<img src=\"layers_$sc.svg\" alt=\"recall per layer\">"
     done
+    if [ -n "$(live_table html)" ]; then
+        echo "<h2>Closed loop (live eviction) beside open loop (replay)</h2>"
+        live_table html
+        has_figure live_kl && echo "<img src=\"live_kl.svg\" alt=\"closed-loop KL vs budget\">"
+        rank_table html
+    fi
     echo "<h2>Forward Influence (open loop)</h2>"
     influence_table html
     has_figure influence && echo "<img src=\"influence.svg\" alt=\"Forward Influence vs distance\">"
+    if [ -n "$(probe_table html)" ]; then
+        echo "<h2>Exact Forward Influence (closed loop)</h2>"
+        probe_table html
+        has_figure influence_exact && echo "<img src=\"influence_exact.svg\" alt=\"exact Forward Influence vs distance\">"
+    fi
     while read -r tr; do
         has_figure "sequence_$tr" && echo "<img src=\"sequence_$tr.svg\" alt=\"entropy and attention along $tr\">"
     done <"$work/seq_traces"

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "capture/recorder.h"
+#include "cli/capture.h"
 #include "cli/common.h"
 #include "cli/prompt.h"
 #include "model/kernels.h"
@@ -33,32 +34,6 @@
 #define DEFAULT_ATTN_LIMIT_MB 256.0
 #define PREFILL_CHUNK 64
 
-typedef struct capture_options {
-    const char *model_path;
-    const char *tokenizer_path; /* NULL: beside the model (llama2.c) */
-    const char *prompt;         /* -p */
-    const char *prompt_file;    /* -f */
-    const char *jsonl;          /* --jsonl */
-    const char *field;          /* --field (question) */
-    long index;                 /* --index (0) */
-    int steps;                  /* total positions, prompt included; 0: the model's context */
-    float temperature;
-    float top_p;
-    uint64_t seed;
-    int seed_given;
-    int threads;                /* 0: OpenMP's default */
-    int quiet;
-    /* trace */
-    const char *out_path;       /* -o */
-    unsigned signals;           /* --save */
-    ikv_trace_dtype dtype;      /* --dtype */
-    int layers[1024];           /* --layers */
-    int n_layers;
-    int topk;                   /* --topk */
-    double attn_limit_mb;       /* --max-attn */
-    int force;                  /* --force */
-    char command[4096];         /* the command line, for the trace */
-} capture_options;
 
 static void usage(FILE *out)
 {
@@ -93,12 +68,23 @@ static void usage(FILE *out)
             "      --topk K           top-K log-probabilities kept per position (default 20)\n"
             "      --max-attn MB      refuse dense attention maps larger than this (default %.0f)\n"
             "      --force            write them anyway\n"
+            "Live eviction (closed loop against the full cache, teacher forced):\n"
+            "      --policy LIST      run these policies live, e.g. h2o,snapkv,infokv\n"
+            "      --budget LIST      their budgets: counts or fractions (default 25%%)\n"
+            "      --param SPEC       [policy.]key=value[,value...] (repeatable)\n"
+            "      --scenario LIST    prefill, decode or prefill,decode (default prefill)\n"
+            "Exact Forward Influence:\n"
+            "      --influence N      probe N tokens per set: rerun the later positions with\n"
+            "                         each removed from every layer's cache and record the KL\n"
+            "      --influence-set S  attention, entropy, random or all (default all)\n"
+            "      --influence-seed N seed of the random set (default 1)\n"
             "  -q, --quiet            no progress, speeds or notes on stderr\n"
             "  -h, --help             this help\n"
             "  -V, --version          version\n"
             "\n"
             "Generation stops at EOS (or BOS, which llama2.c models emit between stories)\n"
-            "or after -n positions. On SIGINT or SIGTERM a trace is closed at the next token,\n"
+            "or after -n positions. With -o, live runs go to /live/* and probes to\n"
+            "/influence/* of the trace. On SIGINT or SIGTERM a trace is closed at the next token,\n"
             "readable, with complete=0. Exit status: 0 ok, 1 runtime failure or interrupted,\n"
             "2 bad flags or input.\n",
             ikv_cli_program(), DEFAULT_ATTN_LIMIT_MB);
@@ -165,6 +151,33 @@ static void parse_layers(const char *text, capture_options *o)
         ikv_die(IKV_EXIT_USAGE, "--layers: no layer given");
 }
 
+static unsigned parse_sets(const char *list)
+{
+    static const char *const names[3] = {"attention", "entropy", "random"};
+    unsigned bits = 0;
+    const char *s = list;
+    while (*s) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        int found = len == 3 && strncmp(s, "all", 3) == 0;
+        if (found)
+            bits |= 7u;
+        for (int i = 0; i < 3; i++)
+            if (strlen(names[i]) == len && strncmp(names[i], s, len) == 0) {
+                bits |= 1u << i;
+                found = 1;
+            }
+        if (!found && len > 0)
+            ikv_die(IKV_EXIT_USAGE, "--influence-set: '%.*s' is not attention, entropy, random or all", (int)len, s);
+        if (!comma)
+            break;
+        s = comma + 1;
+    }
+    if (!bits)
+        ikv_die(IKV_EXIT_USAGE, "--influence-set: no set given");
+    return bits;
+}
+
 static void record_command(int argc, char **argv, capture_options *o)
 {
     size_t used = 0;
@@ -181,7 +194,8 @@ static void record_command(int argc, char **argv, capture_options *o)
 static void parse_options(int argc, char **argv, capture_options *o)
 {
     enum { OPT_TOP_P = 256, OPT_THREADS, OPT_JSONL, OPT_FIELD, OPT_INDEX, OPT_SAVE, OPT_DTYPE,
-           OPT_LAYERS, OPT_TOPK, OPT_MAX_ATTN, OPT_FORCE };
+           OPT_LAYERS, OPT_TOPK, OPT_MAX_ATTN, OPT_FORCE, OPT_POLICY, OPT_BUDGET, OPT_PARAM,
+           OPT_SCENARIO, OPT_INFLUENCE, OPT_INFLUENCE_SET, OPT_INFLUENCE_SEED };
     static const struct option long_options[] = {
         {"model", required_argument, NULL, 'm'},
         {"tokenizer", required_argument, NULL, 'z'},
@@ -202,6 +216,13 @@ static void parse_options(int argc, char **argv, capture_options *o)
         {"topk", required_argument, NULL, OPT_TOPK},
         {"max-attn", required_argument, NULL, OPT_MAX_ATTN},
         {"force", no_argument, NULL, OPT_FORCE},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"budget", required_argument, NULL, OPT_BUDGET},
+        {"param", required_argument, NULL, OPT_PARAM},
+        {"scenario", required_argument, NULL, OPT_SCENARIO},
+        {"influence", required_argument, NULL, OPT_INFLUENCE},
+        {"influence-set", required_argument, NULL, OPT_INFLUENCE_SET},
+        {"influence-seed", required_argument, NULL, OPT_INFLUENCE_SEED},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -215,6 +236,8 @@ static void parse_options(int argc, char **argv, capture_options *o)
     o->signals = parse_save("default");
     o->topk = 20;
     o->attn_limit_mb = DEFAULT_ATTN_LIMIT_MB;
+    o->influence_sets = 7u;
+    o->influence_seed = 1;
     record_command(argc, argv, o);
     opterr = 0;
     int c;
@@ -255,6 +278,23 @@ static void parse_options(int argc, char **argv, capture_options *o)
         case OPT_TOPK: o->topk = (int)ikv_parse_long_option("--topk", optarg, 1, 1000); break;
         case OPT_MAX_ATTN: o->attn_limit_mb = ikv_parse_double_option("--max-attn", optarg, 0.0, 1e9); break;
         case OPT_FORCE: o->force = 1; break;
+        case OPT_POLICY: o->policies = optarg; break;
+        case OPT_BUDGET: o->budgets = optarg; break;
+        case OPT_SCENARIO: o->scenarios = strcmp(optarg, "both") == 0 ? "prefill,decode" : optarg; break;
+        case OPT_PARAM: {
+            char perr[256];
+            if (o->n_sweeps == (int)(sizeof o->sweeps / sizeof *o->sweeps))
+                ikv_die(IKV_EXIT_USAGE, "--param: at most 16");
+            if (ikv_sweep_parse(optarg, &o->sweeps[o->n_sweeps], perr, sizeof perr) != 0)
+                ikv_die(IKV_EXIT_USAGE, "%s", perr);
+            o->n_sweeps++;
+            break;
+        }
+        case OPT_INFLUENCE: o->influence = (int)ikv_parse_long_option("--influence", optarg, 1, 100000); break;
+        case OPT_INFLUENCE_SET: o->influence_sets = parse_sets(optarg); break;
+        case OPT_INFLUENCE_SEED:
+            o->influence_seed = (uint64_t)ikv_parse_long_option("--influence-seed", optarg, 0, 0x7fffffffL);
+            break;
         case 'q': o->quiet = 1; break;
         case 'h': usage(stdout); exit(IKV_EXIT_OK);
         case 'V': printf("infokv-capture %s\n", PACKAGE_VERSION); exit(IKV_EXIT_OK);
@@ -272,24 +312,13 @@ static void parse_options(int argc, char **argv, capture_options *o)
         ikv_die(IKV_EXIT_USAGE, "no model given: -m MODEL (see --help)");
     if (sources > 1)
         ikv_die(IKV_EXIT_USAGE, "give the prompt once: -p, -f or --jsonl");
+    if ((o->budgets || o->scenarios || o->n_sweeps) && !o->policies)
+        ikv_die(IKV_EXIT_USAGE, "--budget, --param and --scenario go with --policy");
     if (!o->seed_given)
         o->seed = (uint64_t)time(NULL);
 }
 
 /* ---- what every mode shares: model, prompt, session, sampler ---- */
-
-typedef struct run_context {
-    ikv_model *model;
-    const ikv_model_details *info;
-    const ikv_tokenizer *tok;
-    int32_t *tokens;  /* [steps] positions to run (prompt first) */
-    int n_prompt;     /* prompt positions that run (cut to steps) */
-    int n_prompt_all; /* prompt tokens before the cut */
-    int steps;        /* most positions the run may take */
-    ikv_sampler *sampler;
-    char *piece;
-    size_t piece_cap;
-} run_context;
 
 static void load_prompt_text(const capture_options *o, char **text)
 {
@@ -374,7 +403,7 @@ static void close_run(run_context *rc)
 
 /* Writes a token's text, leaving out lone control bytes (as run.c does)
  * so that a stray byte token cannot garble the terminal. */
-static void print_piece(run_context *rc, int32_t prev, int32_t id)
+void capture_print_piece(run_context *rc, int32_t prev, int32_t id)
 {
     int n = ikv_tokenizer_decode(rc->tok, prev, id, rc->piece, rc->piece_cap);
     if (n <= 0)
@@ -388,16 +417,6 @@ static void print_piece(run_context *rc, int32_t prev, int32_t id)
     fflush(stdout);
 }
 
-/* Called after each chunk of positions ran (positions < n_past). */
-typedef int (*after_fn)(void *user, int n_past);
-
-typedef struct run_stats {
-    int n_run;          /* positions that ran */
-    int n_decode;
-    int32_t last;       /* sampled after the last position, printed, not run; -1 if none */
-    double t_prefill, t_decode;
-    int stopped;        /* by a signal */
-} run_stats;
 
 /* The generation loop shared by every mode: prefill in chunks, then
  * sample and decode until EOS, -n positions or a stop signal. With
@@ -426,12 +445,12 @@ static int run_sequence(run_context *rc, ikv_session *session, int chunk, int st
     }
     st->t_prefill = ikv_now() - t0;
     for (int i = 1; stream && i < rc->n_prompt; i++)
-        print_piece(rc, rc->tokens[i - 1], rc->tokens[i]);
+        capture_print_piece(rc, rc->tokens[i - 1], rc->tokens[i]);
     int pos = rc->n_prompt;
     if (rc->n_prompt_all > rc->n_prompt) {
         st->last = rc->tokens[pos]; /* the prompt alone fills every position */
         if (stream)
-            print_piece(rc, rc->tokens[pos - 1], st->last);
+            capture_print_piece(rc, rc->tokens[pos - 1], st->last);
         return 0;
     }
     double t1 = ikv_now();
@@ -441,7 +460,7 @@ static int run_sequence(run_context *rc, ikv_session *session, int chunk, int st
         if (next == rc->info->eos_id || next == rc->info->bos_id)
             break;
         if (stream)
-            print_piece(rc, token, next);
+            capture_print_piece(rc, token, next);
         token = next;
         if (pos >= rc->steps) {
             st->last = token;
@@ -471,9 +490,9 @@ static int run_sequence(run_context *rc, ikv_session *session, int chunk, int st
 static void print_text(run_context *rc, const run_stats *st)
 {
     for (int i = 1; i < st->n_run; i++)
-        print_piece(rc, rc->tokens[i - 1], rc->tokens[i]);
+        capture_print_piece(rc, rc->tokens[i - 1], rc->tokens[i]);
     if (st->last >= 0 && st->n_run > 0)
-        print_piece(rc, rc->tokens[st->n_run - 1], st->last);
+        capture_print_piece(rc, rc->tokens[st->n_run - 1], st->last);
 }
 
 static void report_speed(const capture_options *o, const run_stats *st, const run_context *rc,
@@ -507,20 +526,26 @@ static int run_generate(const capture_options *o)
     return IKV_EXIT_OK;
 }
 
-/* ---- trace mode ---- */
+/* ---- capture mode: a trace, live runs, influence probes ---- */
 
-typedef struct trace_state {
-    ikv_recorder *recorder;
-    ikv_trace_writer *writer;
+typedef struct capture_state {
+    ikv_recorder *recorder; /* NULL without -o */
+    live_set *live;         /* NULL without --policy */
+    ikv_session *full;
     run_context *rc;
+    int done;               /* positions handed on so far */
     char err[512];
-} trace_state;
+} capture_state;
 
-static int write_positions(void *user, int n_past)
+static int after_positions(void *user, int n_past)
 {
-    trace_state *ts = user;
-    if (ikv_recorder_write(ts->recorder, ts->rc->tokens, n_past, ts->err, sizeof ts->err) != IKV_OK)
+    capture_state *cs = user;
+    if (cs->recorder &&
+        ikv_recorder_write(cs->recorder, cs->rc->tokens, n_past, cs->err, sizeof cs->err) != IKV_OK)
         return -1;
+    if (live_set_advance(cs->live, cs->full, cs->rc->tokens, cs->done, n_past, cs->err, sizeof cs->err) != 0)
+        return -1;
+    cs->done = n_past;
     return 0;
 }
 
@@ -548,7 +573,7 @@ static void fill_meta(const capture_options *o, const run_context *rc, ikv_model
 /* Dense attention maps grow as T^2: refuse big ones unless forced. */
 static void check_attention_size(const capture_options *o, const run_context *rc, int n_layers)
 {
-    if (!(o->signals & IKV_TRACE_ATTN_PROBS))
+    if (!o->out_path || !(o->signals & IKV_TRACE_ATTN_PROBS))
         return;
     double T = (double)rc->steps;
     double bytes = (double)n_layers * (double)rc->info->n_heads * T * (T + 1.0) / 2.0 *
@@ -561,7 +586,7 @@ static void check_attention_size(const capture_options *o, const run_context *rc
                 n_layers, rc->info->n_heads, rc->steps, mb, o->attn_limit_mb);
 }
 
-static int run_trace(const capture_options *o)
+static int run_capture(const capture_options *o)
 {
     char err[512];
     run_context rc;
@@ -572,65 +597,76 @@ static int run_trace(const capture_options *o)
                     rc.info->n_layers - 1);
     int n_layers = o->n_layers ? o->n_layers : rc.info->n_layers;
     check_attention_size(o, &rc, n_layers);
-    if ((o->signals & IKV_TRACE_LOGITS_SUMMARY) && o->topk > rc.info->vocab_size)
+    if (o->out_path && (o->signals & IKV_TRACE_LOGITS_SUMMARY) && o->topk > rc.info->vocab_size)
         ikv_die(IKV_EXIT_USAGE, "--topk %d exceeds the vocabulary (%d)", o->topk, rc.info->vocab_size);
 
-    ikv_trace_meta meta;
-    fill_meta(o, &rc, rc.model, &meta);
+    capture_state cs;
+    memset(&cs, 0, sizeof cs);
+    cs.rc = &rc;
+    cs.live = live_set_create(o, &rc, err, sizeof err);
+    ikv_trace_writer *writer = NULL;
     ikv_trace_spec spec = ikv_trace_writer_default_spec();
-    spec.signals = o->signals;
-    spec.topk = o->topk;
-    spec.entropy_k = o->topk < spec.entropy_k ? o->topk : spec.entropy_k;
-    spec.dtype = o->dtype;
-    spec.layers = o->n_layers ? o->layers : NULL;
-    spec.n_layers = o->n_layers;
-    spec.expected_tokens = rc.steps;
-
-    trace_state ts;
-    memset(&ts, 0, sizeof ts);
-    ts.rc = &rc;
-    if (ikv_trace_writer_create(&ts.writer, o->out_path, &meta, &spec, err, sizeof err) != 0)
-        ikv_die(IKV_EXIT_USAGE, "%s", err);
-    ikv_session *session;
-    if (ikv_session_create(&session, rc.model, rc.steps, o->threads, err, sizeof err) != IKV_OK) {
-        ikv_trace_writer_abort(ts.writer);
-        ikv_die(IKV_EXIT_RUNTIME, "%s", err);
+    if (o->out_path) {
+        ikv_trace_meta meta;
+        fill_meta(o, &rc, rc.model, &meta);
+        spec.signals = o->signals;
+        spec.topk = o->topk;
+        spec.entropy_k = o->topk < spec.entropy_k ? o->topk : spec.entropy_k;
+        spec.dtype = o->dtype;
+        spec.layers = o->n_layers ? o->layers : NULL;
+        spec.n_layers = o->n_layers;
+        spec.expected_tokens = rc.steps;
+        if (ikv_trace_writer_create(&writer, o->out_path, &meta, &spec, err, sizeof err) != 0)
+            ikv_die(IKV_EXIT_USAGE, "%s", err);
     }
-    ikv_recorder_config rcfg = {session, &spec, PREFILL_CHUNK, rc.steps, 0};
-    if (ikv_recorder_create(&ts.recorder, ts.writer, &rcfg, err, sizeof err) != IKV_OK) {
-        ikv_trace_writer_abort(ts.writer);
-        ikv_die(IKV_EXIT_RUNTIME, "%s", err);
-    }
-    ikv_observer obs = ikv_recorder_observer(ts.recorder);
-    if (ikv_session_set_observer(session, &obs) != IKV_OK) {
-        ikv_trace_writer_abort(ts.writer);
-        ikv_die(IKV_EXIT_RUNTIME, "%s", ikv_session_error(session));
+#define FAIL_RUNTIME(...)                                                                          \
+    do {                                                                                           \
+        if (writer)                                                                                \
+            ikv_trace_writer_abort(writer);                                                        \
+        ikv_die(IKV_EXIT_RUNTIME, __VA_ARGS__);                                                    \
+    } while (0)
+    if (ikv_session_create(&cs.full, rc.model, rc.steps, o->threads, err, sizeof err) != IKV_OK)
+        FAIL_RUNTIME("%s", err);
+    if (writer) {
+        ikv_recorder_config rcfg = {cs.full, &spec, PREFILL_CHUNK, rc.steps, 0};
+        if (ikv_recorder_create(&cs.recorder, writer, &rcfg, err, sizeof err) != IKV_OK)
+            FAIL_RUNTIME("%s", err);
+        ikv_observer obs = ikv_recorder_observer(cs.recorder);
+        if (ikv_session_set_observer(cs.full, &obs) != IKV_OK)
+            FAIL_RUNTIME("%s", ikv_session_error(cs.full));
     }
     ikv_cli_catch_stop_signals();
     ikv_progress progress;
-    ikv_progress_start(&progress, "capture", rc.steps, o->quiet);
+    ikv_progress_start(&progress, writer ? "capture" : "run", rc.steps, o->quiet);
     run_stats st;
     int stream = !progress.enabled;
-    int failed = run_sequence(&rc, session, PREFILL_CHUNK, stream, write_positions, &ts, &progress, &st) != 0;
+    int failed = run_sequence(&rc, cs.full, PREFILL_CHUNK, stream, after_positions, &cs, &progress, &st) != 0;
     ikv_progress_finish(&progress);
+    if (failed)
+        FAIL_RUNTIME("%s%s%s", o->out_path ? o->out_path : "", o->out_path ? ": " : "", cs.err);
     if (!stream)
         print_text(&rc, &st);
     printf("\n");
     fflush(stdout);
-    if (failed) {
-        ikv_trace_writer_abort(ts.writer);
-        ikv_die(IKV_EXIT_RUNTIME, "%s: %s", o->out_path, ts.err);
+    report_speed(o, &st, &rc, cs.full);
+    int written = cs.recorder ? ikv_recorder_positions(cs.recorder) : st.n_run;
+    ikv_recorder_free(cs.recorder);
+    ikv_session_free(cs.full);
+    if (live_set_finish(cs.live, o, &rc, st.n_run, writer, err, sizeof err) != 0)
+        FAIL_RUNTIME("%s", err);
+    live_set_free(cs.live);
+    if (!st.stopped && influence_run(o, &rc, st.n_run, writer, err, sizeof err) != 0)
+        FAIL_RUNTIME("%s", err);
+    int stopped = st.stopped || ikv_cli_stop_requested();
+    if (writer) {
+        if (ikv_trace_writer_close(writer, !stopped, err, sizeof err) != 0)
+            ikv_die(IKV_EXIT_RUNTIME, "%s", err);
+        ikv_note(o->quiet, "%s: %d positions (prompt %d)%s", o->out_path, written, rc.n_prompt,
+                 stopped ? ", interrupted: complete=0" : "");
     }
-    report_speed(o, &st, &rc, session);
-    int written = ikv_recorder_positions(ts.recorder);
-    ikv_recorder_free(ts.recorder);
-    ikv_session_free(session);
-    if (ikv_trace_writer_close(ts.writer, !st.stopped, err, sizeof err) != 0)
-        ikv_die(IKV_EXIT_RUNTIME, "%s", err);
-    ikv_note(o->quiet, "%s: %d positions (prompt %d)%s", o->out_path, written, rc.n_prompt,
-             st.stopped ? ", interrupted: complete=0" : "");
+#undef FAIL_RUNTIME
     close_run(&rc);
-    return st.stopped ? IKV_EXIT_RUNTIME : IKV_EXIT_OK;
+    return stopped ? IKV_EXIT_RUNTIME : IKV_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -638,7 +674,7 @@ int main(int argc, char **argv)
     capture_options options;
     ikv_cli_init(argv[0]);
     parse_options(argc, argv, &options);
-    if (options.out_path)
-        return run_trace(&options);
+    if (options.out_path || options.policies || options.influence)
+        return run_capture(&options);
     return run_generate(&options);
 }

@@ -302,6 +302,13 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.n_traces; i++)
         if (access(o.traces[i], R_OK) != 0)
             ikv_die(IKV_EXIT_USAGE, "%s: %s", o.traces[i], strerror(errno));
+    /* Live runs recorded in the traces are replayed too, for comparison. */
+    int before = jobs.n;
+    int lrc = ikv_sim_add_live_jobs((const char *const *)o.traces, o.n_traces, &jobs, err, sizeof err);
+    if (lrc != IKV_SIM_OK)
+        ikv_die(lrc == IKV_SIM_EINPUT ? IKV_EXIT_USAGE : IKV_EXIT_RUNTIME, "%s", err);
+    if (jobs.n > before)
+        ikv_note(o.quiet, "%d more jobs replay the configurations of the traces' live runs", jobs.n - before);
     prepare_outdir(o.outdir);
 #ifdef _OPENMP
     if (o.threads > 0)

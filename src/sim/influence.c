@@ -43,8 +43,8 @@ static float dot(const float *a, const float *b, int d)
     return s;
 }
 
-static void add_pair(const ikv_sim_layer *L, const ikv_sim_reference *ref, int h, int32_t j,
-                     int32_t t, ikv_fi_acc *acc)
+/* FI(t, j) for query head h; negative when undefined (j is the only key). */
+static float pair_fi(const ikv_sim_layer *L, const ikv_sim_reference *ref, int h, int32_t j, int32_t t)
 {
     const int d = L->d, T = L->T, g = h / (L->H / L->G);
     const float *q = L->q + ((size_t)h * (size_t)T + (size_t)t) * (size_t)d;
@@ -54,8 +54,33 @@ static void add_pair(const ikv_sim_layer *L, const ikv_sim_reference *ref, int h
     float a = expf(dot(q, k, d) / sqrtf((float)d) - ref->lse[(size_t)h * (size_t)T + (size_t)t]);
     float on = norm(o, d);
     if (!(a < 1.0f) || on == 0.0f)
-        return; /* the only key, or no output: removal is undefined */
-    float fi = a / (1.0f - a) * norm_diff(v, o, d) / on;
+        return -1.0f;
+    return a / (1.0f - a) * norm_diff(v, o, d) / on;
+}
+
+void ikv_fi_row(const ikv_sim_layer *L, const ikv_sim_reference *ref, int32_t j, double weight, double *out)
+{
+    for (int32_t t = j + 1; t < L->T; t++) {
+        double s = 0.0;
+        int n = 0;
+        for (int h = 0; h < L->H; h++) {
+            float fi = pair_fi(L, ref, h, j, t);
+            if (fi >= 0.0f) {
+                s += fi;
+                n++;
+            }
+        }
+        if (n > 0)
+            out[t] += weight * s / n;
+    }
+}
+
+static void add_pair(const ikv_sim_layer *L, const ikv_sim_reference *ref, int h, int32_t j,
+                     int32_t t, ikv_fi_acc *acc)
+{
+    float fi = pair_fi(L, ref, h, j, t);
+    if (fi < 0.0f)
+        return;
     int b = ikv_fi_bucket(t - j);
     acc->sum[b] += fi;
     acc->n[b]++;

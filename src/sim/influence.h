@@ -32,6 +32,12 @@ void ikv_fi_accumulate(const ikv_sim_layer *layer, const ikv_sim_reference *ref,
                        const int32_t *pos, const int32_t *kv, int n, int per_bucket,
                        ikv_fi_acc *acc);
 
+/* out[t] += weight * (mean over the layer's query heads of FI(t, j)) for
+ * every later query t < T: the first-order estimate compared with exact
+ * influence probes. */
+void ikv_fi_row(const ikv_sim_layer *layer, const ikv_sim_reference *ref, int32_t j, double weight,
+                double *out /* [T] */);
+
 /* Token sets, written to out (at most n, count returned). Only tokens with
  * at least one later query (positions < T - 1) qualify. */
 

@@ -218,3 +218,41 @@ int ikv_sim_jobs_expand(const char *policies, const char *budgets, const char *s
     }
     return 0;
 }
+
+int ikv_sim_jobs_find(const ikv_sim_jobs *jobs, const char *policy, const char *params, const char *budget,
+                      const char *scenario)
+{
+    for (int i = 0; i < jobs->n; i++) {
+        const ikv_sim_job *j = &jobs->jobs[i];
+        if (strcmp(j->policy, policy) == 0 && strcmp(j->param_text, params) == 0 &&
+            strcmp(j->budget_text, budget) == 0 && strcmp(j->scenario, scenario) == 0)
+            return i;
+    }
+    return -1;
+}
+
+int ikv_sim_jobs_add(ikv_sim_jobs *jobs, const char *policy, const char *params, const char *budget,
+                     const char *scenario, char *err, size_t errlen)
+{
+    ikv_sim_job job;
+    memset(&job, 0, sizeof job);
+    ikv_policy_kind kind;
+    if (ikv_policy_from_name(policy, &kind) != IKV_OK)
+        return err_out(err, errlen, "unknown policy '%s'%s", policy, "");
+    job.params = ikv_default_params(kind);
+    char e[256];
+    if (ikv_params_set(&job.params, "scenario", scenario, e, sizeof e) != IKV_OK ||
+        (strcmp(params, "-") != 0 && ikv_params_parse(&job.params, params, e, sizeof e) != IKV_OK) ||
+        (kind != IKV_POLICY_FULL && ikv_params_set(&job.params, "budget", budget, e, sizeof e) != IKV_OK))
+        return err_out(err, errlen, "%s%s", e, "");
+    copy_text(job.policy, sizeof job.policy, policy);
+    copy_text(job.scenario, sizeof job.scenario, scenario);
+    copy_text(job.budget_text, sizeof job.budget_text, kind == IKV_POLICY_FULL ? "all" : budget);
+    ikv_params_format(&job.params, job.param_text, sizeof job.param_text);
+    if (job.param_text[0] == '\0')
+        copy_text(job.param_text, sizeof job.param_text, "-");
+    int cap = jobs->n; /* grow by one: push() doubles from the current size */
+    if (push(jobs, &cap, &job) != 0)
+        return err_out(err, errlen, "out of memory%s%s", "", "");
+    return jobs->n - 1;
+}

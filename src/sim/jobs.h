@@ -42,6 +42,17 @@ int ikv_sim_jobs_expand(const char *policies, const char *budgets, const char *s
                         const ikv_sweep *sweeps, int n_sweeps, ikv_sim_jobs *out,
                         char *err, size_t errlen);
 
+/* Index of the job with this configuration (policy, canonical parameter
+ * text as ikv_params_format writes it or "-", budget text, scenario), or
+ * -1. */
+int ikv_sim_jobs_find(const ikv_sim_jobs *jobs, const char *policy, const char *params,
+                      const char *budget, const char *scenario);
+
+/* Appends one job from the same four texts (e.g. a live run recorded in a
+ * trace); returns its index, or -1 with one line in err. */
+int ikv_sim_jobs_add(ikv_sim_jobs *jobs, const char *policy, const char *params, const char *budget,
+                     const char *scenario, char *err, size_t errlen);
+
 void ikv_sim_jobs_free(ikv_sim_jobs *jobs);
 
 #endif

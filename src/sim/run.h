@@ -36,6 +36,21 @@ typedef struct ikv_sim_options {
 
 ikv_sim_options ikv_sim_default_options(void);
 
+/* A live (closed-loop) run recorded in a trace by infokv-capture --policy. */
+typedef struct ikv_sim_live {
+    char policy[32];
+    char params[192];
+    char budget[32];
+    char scenario[16];
+    double mean_kl;       /* KL(p_full || p_compressed) over decode steps, nats */
+    double agreement;     /* top-1 agreement over decode steps */
+    int divergence;       /* generated token where free-running greedy departs; -1 none */
+    int compared;         /* generated tokens compared */
+    double peak_cache_bytes, full_cache_bytes;
+    double bookkeeping_s, forward_s;
+    int job;              /* the replay job of the same configuration */
+} ikv_sim_live;
+
 /* Results of one trace. Sums are over (query head, decode query) pairs
  * for recall/err and (KV head, step) for overlap; divide by the counts. */
 typedef struct ikv_sim_trace_result {
@@ -61,6 +76,16 @@ typedef struct ikv_sim_trace_result {
     float *received;        /* [T] attention received per later query,
                                mean over replayed layers and heads */
     float *evolution;       /* [T] mean over replayed layers, NaN if absent */
+    /* closed loop, when the trace holds live runs */
+    ikv_sim_live *live;     /* [n_live] */
+    int n_live;
+    /* exact Forward Influence probes, when the trace holds them */
+    int n_probes;
+    int32_t *probe_pos;     /* [n_probes] */
+    int32_t *probe_set;     /* [n_probes] 0 attention, 1 entropy, 2 random */
+    float *probe_kl;        /* [n_probes][T] exact: KL at t when probe_pos is removed */
+    double *probe_fo;       /* [n_probes][T] first order: trace FI, mean over
+                               replayed layers and heads */
 } ikv_sim_trace_result;
 
 typedef struct ikv_sim_results {
@@ -70,6 +95,14 @@ typedef struct ikv_sim_results {
 } ikv_sim_results;
 
 extern const char *const ikv_fi_set_names[3];
+
+/* Adds a job for every live run recorded in the traces whose
+ * configuration is not among the jobs yet, so that replay and live
+ * numbers can be shown side by side. */
+int ikv_sim_add_live_jobs(const char *const *paths, int n_paths, ikv_sim_jobs *jobs, char *err,
+                          size_t errlen);
+
+extern const char *const ikv_probe_set_names[3];
 
 /* Runs everything; on failure err names the trace and the problem. */
 int ikv_sim_run(const char *const *paths, int n_paths, const ikv_sim_jobs *jobs,

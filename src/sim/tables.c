@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim/tables.h"
@@ -184,6 +185,224 @@ static int write_influence(FILE *f, const ikv_sim_results *res)
         for (int j = 0; j < res->jobs->n; j++)
             if (!t->skipped[j])
                 fi_rows(f, t->name, "evicted", &res->jobs->jobs[j], &t->fi_evicted[j]);
+        /* Exact probes (KL, nats) and the first-order estimate for the
+         * same tokens (mean relative FI over layers and heads). */
+        for (int set = 0; set < 3 && t->n_probes > 0; set++) {
+            ikv_fi_acc exact, first;
+            memset(&exact, 0, sizeof exact);
+            memset(&first, 0, sizeof first);
+            for (int p = 0; p < t->n_probes; p++) {
+                if (t->probe_set[p] != set)
+                    continue;
+                for (int q = t->probe_pos[p] + 1; q < t->T; q++) {
+                    int b = ikv_fi_bucket(q - t->probe_pos[p]);
+                    float e = t->probe_kl[(size_t)p * (size_t)t->T + (size_t)q];
+                    if (!isnan(e)) {
+                        exact.sum[b] += e;
+                        exact.n[b]++;
+                    }
+                    first.sum[b] += t->probe_fo[(size_t)p * (size_t)t->T + (size_t)q];
+                    first.n[b]++;
+                }
+            }
+            char name[64];
+            snprintf(name, sizeof name, "exact-kl:%s", ikv_probe_set_names[set]);
+            fi_rows(f, t->name, name, NULL, &exact);
+            snprintf(name, sizeof name, "first-order:%s", ikv_probe_set_names[set]);
+            fi_rows(f, t->name, name, NULL, &first);
+        }
+    }
+    return 0;
+}
+
+/* Ranks (1-based, ties averaged) of x[0..n) into r. */
+static int rank_values(const double *x, int n, double *r)
+{
+    int *idx = malloc((size_t)(n ? n : 1) * sizeof *idx);
+    if (!idx)
+        return -1;
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    /* insertion sort is fine for policy lists; use a merge for long arrays */
+    for (int width = 1; width < n; width *= 2) {
+        int *tmp = malloc((size_t)n * sizeof *tmp);
+        if (!tmp) {
+            free(idx);
+            return -1;
+        }
+        for (int lo = 0; lo < n; lo += 2 * width) {
+            int mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+            int a = lo, b = mid, k = lo;
+            while (a < mid && b < hi)
+                tmp[k++] = x[idx[a]] <= x[idx[b]] ? idx[a++] : idx[b++];
+            while (a < mid)
+                tmp[k++] = idx[a++];
+            while (b < hi)
+                tmp[k++] = idx[b++];
+        }
+        memcpy(idx, tmp, (size_t)n * sizeof *idx);
+        free(tmp);
+    }
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j + 1 < n && x[idx[j + 1]] == x[idx[i]])
+            j++;
+        double avg = (i + j) / 2.0 + 1.0;
+        for (int k = i; k <= j; k++)
+            r[idx[k]] = avg;
+        i = j + 1;
+    }
+    free(idx);
+    return 0;
+}
+
+static double pearson(const double *a, const double *b, int n)
+{
+    double ma = 0, mb = 0;
+    for (int i = 0; i < n; i++) {
+        ma += a[i];
+        mb += b[i];
+    }
+    ma /= n;
+    mb /= n;
+    double sab = 0, saa = 0, sbb = 0;
+    for (int i = 0; i < n; i++) {
+        sab += (a[i] - ma) * (b[i] - mb);
+        saa += (a[i] - ma) * (a[i] - ma);
+        sbb += (b[i] - mb) * (b[i] - mb);
+    }
+    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
+}
+
+/* Spearman rank correlation; NaN below 3 pairs. */
+static double spearman(const double *a, const double *b, int n)
+{
+    if (n < 3)
+        return NAN;
+    double *ra = malloc((size_t)n * sizeof *ra), *rb = malloc((size_t)n * sizeof *rb);
+    double rho = NAN;
+    if (ra && rb && rank_values(a, n, ra) == 0 && rank_values(b, n, rb) == 0)
+        rho = pearson(ra, rb, n);
+    free(ra);
+    free(rb);
+    return rho;
+}
+
+static int write_live(FILE *f, const ikv_sim_results *res)
+{
+    fputs("trace\tscenario\tpolicy\tparams\tbudget\tlive_kl\tlive_agreement\tdivergence_step\tcompared_steps"
+          "\tpeak_cache_bytes\tfull_cache_bytes\tbookkeeping_frac\treplay_recall\treplay_out_err\n", f);
+    for (int i = 0; i < res->n_traces; i++) {
+        const ikv_sim_trace_result *t = &res->traces[i];
+        for (int k = 0; k < t->n_live; k++) {
+            const ikv_sim_live *lv = &t->live[k];
+            fprintf(f, "%s\t%s\t%s\t%s\t%s", t->name, lv->scenario, lv->policy, lv->params, lv->budget);
+            put(f, lv->mean_kl);
+            put(f, lv->agreement);
+            fprintf(f, "\t%d\t%d\t%.0f\t%.0f", lv->divergence, lv->compared, lv->peak_cache_bytes,
+                    lv->full_cache_bytes);
+            double total = lv->bookkeeping_s + lv->forward_s;
+            put(f, total > 0 ? lv->bookkeeping_s / total : NAN);
+            if (lv->job >= 0 && !t->skipped[lv->job]) {
+                totals s = job_totals(t, lv->job);
+                put(f, mean(s.recall, s.n_pairs));
+                put(f, mean(s.err, s.n_pairs));
+            } else {
+                fputs("\tnan\tnan", f);
+            }
+            fputc('\n', f);
+        }
+    }
+    return 0;
+}
+
+/* Rank agreement across policies between closed-loop KL and open-loop
+ * output error, per trace, scenario and budget. */
+static int write_rank(FILE *f, const ikv_sim_results *res)
+{
+    fputs("trace\tscenario\tbudget\tpolicies\tspearman_kl_vs_out_err\tspearman_kl_vs_recall_loss\n", f);
+    for (int i = 0; i < res->n_traces; i++) {
+        const ikv_sim_trace_result *t = &res->traces[i];
+        uint8_t *done = calloc((size_t)(t->n_live ? t->n_live : 1), 1);
+        double *kl = malloc((size_t)(t->n_live ? t->n_live : 1) * sizeof *kl);
+        double *er = malloc((size_t)(t->n_live ? t->n_live : 1) * sizeof *er);
+        double *loss = malloc((size_t)(t->n_live ? t->n_live : 1) * sizeof *loss);
+        if (!done || !kl || !er || !loss) {
+            free(done); free(kl); free(er); free(loss);
+            return -1;
+        }
+        for (int a = 0; a < t->n_live; a++) {
+            if (done[a])
+                continue;
+            int n = 0;
+            for (int b = a; b < t->n_live; b++) {
+                const ikv_sim_live *x = &t->live[a], *y = &t->live[b];
+                if (done[b] || strcmp(x->scenario, y->scenario) || strcmp(x->budget, y->budget))
+                    continue;
+                done[b] = 1;
+                if (y->job < 0 || t->skipped[y->job] || strcmp(y->policy, "full") == 0)
+                    continue;
+                totals s = job_totals(t, y->job);
+                kl[n] = y->mean_kl;
+                er[n] = mean(s.err, s.n_pairs);
+                loss[n] = 1.0 - mean(s.recall, s.n_pairs);
+                n++;
+            }
+            fprintf(f, "%s\t%s\t%s\t%d", t->name, t->live[a].scenario, t->live[a].budget, n);
+            put(f, spearman(kl, er, n));
+            put(f, spearman(kl, loss, n));
+            fputc('\n', f);
+        }
+        free(done); free(kl); free(er); free(loss);
+    }
+    return 0;
+}
+
+/* Exact influence probes next to the first-order estimate: by distance
+ * bucket, and their rank correlation over (token, later position) pairs. */
+static int write_probes(FILE *f, const ikv_sim_results *res)
+{
+    fputs("trace\tset\tpairs\tspearman\tpearson_log\n", f);
+    for (int i = 0; i < res->n_traces; i++) {
+        const ikv_sim_trace_result *t = &res->traces[i];
+        if (t->n_probes == 0)
+            continue;
+        size_t cap = (size_t)t->n_probes * (size_t)t->T;
+        double *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
+        if (!a || !b) {
+            free(a);
+            free(b);
+            return -1;
+        }
+        for (int set = -1; set < 3; set++) {
+            int n = 0;
+            for (int p = 0; p < t->n_probes; p++) {
+                if (set >= 0 && t->probe_set[p] != set)
+                    continue;
+                for (int q = t->probe_pos[p] + 1; q < t->T; q++) {
+                    float e = t->probe_kl[(size_t)p * (size_t)t->T + (size_t)q];
+                    double fo = t->probe_fo[(size_t)p * (size_t)t->T + (size_t)q];
+                    if (isnan(e) || !(fo > 0.0))
+                        continue;
+                    a[n] = e;
+                    b[n] = fo;
+                    n++;
+                }
+            }
+            if (n == 0)
+                continue;
+            double rho = spearman(a, b, n);
+            for (int k = 0; k < n; k++) {
+                a[k] = log(a[k] > 1e-12 ? a[k] : 1e-12);
+                b[k] = log(b[k]);
+            }
+            fprintf(f, "%s\t%s\t%d", t->name, set < 0 ? "all" : ikv_probe_set_names[set], n);
+            put(f, rho);
+            put(f, n >= 3 ? pearson(a, b, n) : NAN);
+            fputc('\n', f);
+        }
+        free(a);
+        free(b);
     }
     return 0;
 }
@@ -226,6 +445,8 @@ int ikv_sim_write_tables(const ikv_sim_results *res, const char *outdir, char *e
         writer_fn fn;
     } files[] = {
         {"traces.tsv", write_traces},     {"sequence.tsv", write_sequence},
+        {"live.tsv", write_live},         {"rank_agreement.tsv", write_rank},
+        {"influence_compare.tsv", write_probes},
         {"influence.tsv", write_influence}, {"per_step.tsv", write_per_step},
         {"per_layer.tsv", write_per_layer}, {"summary.tsv", write_summary},
     };
