@@ -1,0 +1,8 @@
+# Live eviction tests.
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_live
+TESTS += tests/unit/test_live
+tests_unit_test_live_SOURCES = tests/unit/test_live.c
+tests_unit_test_live_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_live_LDADD = libikvlive.la libikvsim.la $(UNIT_LDADD)
+endif
