@@ -6,3 +6,6 @@ tests_unit_test_live_SOURCES = tests/unit/test_live.c
 tests_unit_test_live_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_live_LDADD = libikvlive.la libikvsim.la $(UNIT_LDADD)
 endif
+
+TESTS += tests/cli/capture_trace.sh tests/cli/capture_live.sh
+EXTRA_DIST += tests/cli/capture_trace.sh tests/cli/capture_live.sh

@@ -28,6 +28,7 @@
 #include "model/sampler.h"
 #include "model/session.h"
 #include "model/tokenizer.h"
+#include "model/wtype.h"
 #include "trace/trace.h"
 
 #define PROMPT_FILE_LIMIT (64u << 20)
@@ -44,7 +45,10 @@ static void usage(FILE *out)
             "\n"
             "Model and prompt:\n"
             "  -m, --model FILE       model: GGUF (llama, mistral, qwen2; F32/F16/BF16/Q8_0)\n"
-            "                         or a llama2.c checkpoint\n"
+            "                         or a llama2.c checkpoint; synthetic:SHAPE[:TYPE] builds\n"
+            "                         random weights of a shape (tiny, llama-3.2-1b, llama-3.1-8b;\n"
+            "                         f32, f16, bf16, q8_0) with no tokenizer: each prompt byte\n"
+            "                         is one token and tokens print as <id>\n"
             "  -z, --tokenizer FILE   llama2.c tokenizer (default: tokenizer.bin beside the model)\n"
             "  -p, --prompt TEXT      prompt (default: empty, i.e. only BOS)\n"
             "  -f, --prompt-file FILE read the prompt from a text file\n"
@@ -338,16 +342,53 @@ static void load_prompt_text(const capture_options *o, char **text)
     }
 }
 
+/* "SHAPE[:TYPE]" -> a model with deterministic random weights (seed 1). */
+static int load_synthetic(const char *spec, ikv_model **out, char *err, size_t errlen)
+{
+    char shape_name[64];
+    const char *colon = strchr(spec, ':');
+    size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
+    if (len == 0 || len >= sizeof shape_name) {
+        snprintf(err, errlen, "synthetic:%s: give a shape: tiny, llama-3.2-1b or llama-3.1-8b", spec);
+        return IKV_EINVAL;
+    }
+    memcpy(shape_name, spec, len);
+    shape_name[len] = '\0';
+    ikv_model_shape shape;
+    if (ikv_model_shape_preset(shape_name, &shape) != IKV_OK) {
+        snprintf(err, errlen, "synthetic:%s: unknown shape (tiny, llama-3.2-1b, llama-3.1-8b)", shape_name);
+        return IKV_EINVAL;
+    }
+    ikv_wtype type = IKV_WTYPE_F32;
+    if (colon) {
+        static const char *const names[] = {"f32", "f16", "bf16", "q8_0"};
+        static const ikv_wtype types[] = {IKV_WTYPE_F32, IKV_WTYPE_F16, IKV_WTYPE_BF16, IKV_WTYPE_Q8_0};
+        int found = 0;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(colon + 1, names[i]) == 0) {
+                type = types[i];
+                found = 1;
+            }
+        if (!found) {
+            snprintf(err, errlen, "synthetic:%s: unknown weight type '%s' (f32, f16, bf16, q8_0)", spec, colon + 1);
+            return IKV_EINVAL;
+        }
+    }
+    return ikv_model_synthetic(out, &shape, type, 1, err, errlen);
+}
+
 static void open_run(const capture_options *o, run_context *rc)
 {
     char err[512];
     memset(rc, 0, sizeof *rc);
-    int status = ikv_model_load(&rc->model, o->model_path, o->tokenizer_path, err, sizeof err);
+    int status = strncmp(o->model_path, "synthetic:", 10) == 0
+                     ? load_synthetic(o->model_path + 10, &rc->model, err, sizeof err)
+                     : ikv_model_load(&rc->model, o->model_path, o->tokenizer_path, err, sizeof err);
     if (status)
         ikv_die(status == IKV_ENOMEM ? IKV_EXIT_RUNTIME : IKV_EXIT_USAGE, "%s", err);
     rc->info = ikv_model_info(rc->model);
     rc->tok = ikv_model_tokenizer(rc->model);
-    if (!rc->tok)
+    if (!rc->tok && strncmp(o->model_path, "synthetic:", 10) != 0)
         ikv_die(IKV_EXIT_USAGE, "%s: the model has no tokenizer (give one with -z)", o->model_path);
     rc->steps = o->steps;
     if (rc->steps <= 0 || rc->steps > rc->info->max_seq_len)
@@ -361,7 +402,13 @@ static void open_run(const capture_options *o, run_context *rc)
     if (!prompt)
         ikv_die(IKV_EXIT_RUNTIME, "out of memory");
     int n = 0;
-    status = ikv_tokenizer_encode(rc->tok, text, len, -1, prompt, max_tokens, &n);
+    if (rc->tok) {
+        status = ikv_tokenizer_encode(rc->tok, text, len, -1, prompt, max_tokens, &n);
+    } else { /* synthetic: a token per byte, and one to start with */
+        prompt[n++] = 1 % rc->info->vocab_size;
+        for (size_t i = 0; i < len; i++)
+            prompt[n++] = (int32_t)((unsigned char)text[i] % (unsigned)rc->info->vocab_size);
+    }
     if (status == 0 && n > max_tokens)
         status = IKV_ECAPACITY;
     if (status)
@@ -387,7 +434,7 @@ static void open_run(const capture_options *o, run_context *rc)
         ikv_die(IKV_EXIT_USAGE, "%s", err);
     if (!o->seed_given && o->temperature > 0.0f)
         ikv_note(o->quiet, "seed %llu", (unsigned long long)o->seed);
-    rc->piece_cap = (size_t)ikv_tokenizer_max_token_bytes(rc->tok) + 1;
+    rc->piece_cap = rc->tok ? (size_t)ikv_tokenizer_max_token_bytes(rc->tok) + 1 : 32;
     rc->piece = malloc(rc->piece_cap);
     if (!rc->piece)
         ikv_die(IKV_EXIT_RUNTIME, "out of memory");
@@ -405,6 +452,11 @@ static void close_run(run_context *rc)
  * so that a stray byte token cannot garble the terminal. */
 void capture_print_piece(run_context *rc, int32_t prev, int32_t id)
 {
+    if (!rc->tok) {
+        printf("<%d>", (int)id);
+        fflush(stdout);
+        return;
+    }
     int n = ikv_tokenizer_decode(rc->tok, prev, id, rc->piece, rc->piece_cap);
     if (n <= 0)
         return;
