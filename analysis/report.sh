@@ -154,7 +154,9 @@ if [ -s "$out/live.tsv" ] && [ "$(wc -l <"$out/live.tsv")" -gt 1 ]; then
         NR > 1 && $3 != "full" && $6 != "nan" && $5 ~ /^[0-9]+$/ {
             k = label($3, $4) " (" $2 ")"
             if (!(k in cnt)) { cnt[k] = 0; order[n++] = k }
-            i = cnt[k]++; xs[k, i] = $5 + 0; ys[k, i] = $6
+            key = k SUBSEP ($5 + 0)
+            if (!(key in sum)) { i = cnt[k]++; xs[k, i] = $5 + 0 }
+            sum[key] += $6; num[key]++   # mean over traces
         }
         END {
             for (s = 0; s < n; s++) {
@@ -162,10 +164,9 @@ if [ -s "$out/live.tsv" ] && [ "$(wc -l <"$out/live.tsv")" -gt 1 ]; then
                 for (i = 1; i < m; i++)
                     for (j = i; j > 0 && xs[k, j] < xs[k, j - 1]; j--) {
                         t = xs[k, j]; xs[k, j] = xs[k, j - 1]; xs[k, j - 1] = t
-                        t = ys[k, j]; ys[k, j] = ys[k, j - 1]; ys[k, j - 1] = t
                     }
                 printf "%s\n", k > FILENAME_OUT
-                for (i = 0; i < m; i++) printf "%s\t%s\n", xs[k, i], ys[k, i] > FILENAME_OUT
+                for (i = 0; i < m; i++) printf "%s\t%.6g\n", xs[k, i], sum[k SUBSEP xs[k, i]] / num[k SUBSEP xs[k, i]] > FILENAME_OUT
                 printf "\n\n" > FILENAME_OUT
             }
             print n

@@ -18,7 +18,7 @@ infokv_sim_LDADD = libikvsim.la libikvcli.la
 
 # gnuplot scripts and the report/comparison scripts infokv-sim runs.
 nobase_dist_pkgdata_DATA = plots/common.gp plots/vs_budget.gp plots/per_layer.gp \
-	plots/influence.gp plots/sequence.gp analysis/report.sh analysis/compare.sh
+	plots/influence.gp plots/sequence.gp analysis/report.sh analysis/compare.sh analysis/study.sh
 
 # Contraction of a*b+c into FMA (off by default under -std=c11) halves the
 # kernels' instruction count; exactness only needs one order per build.

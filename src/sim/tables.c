@@ -83,7 +83,7 @@ static int write_summary(FILE *f, const ikv_sim_results *res)
     if (res->n_traces > 1) {
         /* ALL: the mean over traces of each trace's mean. */
         for (int j = 0; j < jobs->n; j++) {
-            double r = 0, e = 0, o = 0, k = 0;
+            double r = 0, e = 0, o = 0, k = 0, tokens = 0;
             int n = 0, no = 0;
             for (int i = 0; i < res->n_traces; i++) {
                 const ikv_sim_trace_result *t = &res->traces[i];
@@ -93,6 +93,7 @@ static int write_summary(FILE *f, const ikv_sim_results *res)
                 r += mean(s.recall, s.n_pairs);
                 e += mean(s.err, s.n_pairs);
                 k += kept_fraction(t, &s);
+                tokens += t->budget_tokens[j];
                 if (s.n_overlap > 0) {
                     o += mean(s.overlap, s.n_overlap);
                     no++;
@@ -101,7 +102,8 @@ static int write_summary(FILE *f, const ikv_sim_results *res)
             }
             fputs("ALL", f);
             job_columns(f, &jobs->jobs[j]);
-            fputs("\t-", f);
+            /* a count is the same on every trace; a fraction's mean */
+            fprintf(f, "\t%.0f", n ? tokens / n : 0.0);
             put(f, n ? r / n : NAN);
             put(f, n ? e / n : NAN);
             put(f, no ? o / no : NAN);
