@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -589,9 +590,26 @@ typedef struct capture_state {
     char err[512];
 } capture_state;
 
+/* Tests interrupt a capture at an exact point: with INFOKV_INTERRUPT_AFTER=N
+ * the program raises SIGINT on itself once N positions have run, which
+ * takes the same path as a user's Ctrl-C. */
+static void maybe_interrupt(int n_past)
+{
+    static long after = -2;
+    if (after == -2) {
+        const char *v = getenv("INFOKV_INTERRUPT_AFTER");
+        after = v && *v ? strtol(v, NULL, 10) : -1;
+    }
+    if (after >= 0 && n_past >= after) {
+        after = -1;
+        raise(SIGINT);
+    }
+}
+
 static int after_positions(void *user, int n_past)
 {
     capture_state *cs = user;
+    maybe_interrupt(n_past);
     if (cs->recorder &&
         ikv_recorder_write(cs->recorder, cs->rc->tokens, n_past, cs->err, sizeof cs->err) != IKV_OK)
         return -1;

@@ -46,24 +46,29 @@ check_exit 2 "two prompt sources" "$cap" -m synthetic:tiny -p a -f /etc/hostname
 check_exit 2 "output folder missing" "$cap" -m synthetic:tiny -n 8 -o "$IKV_TMP/no/such/dir/t.h5"
 check "no temporary left behind" sh -c "! ls '$IKV_TMP' | grep -q 'tmp-'"
 
-# Interrupted: SIGINT midway leaves a valid trace with complete=0.
-"$cap" -q -m synthetic:llama-3.2-1b:q8_0 -p "interrupt me" -n 4000 -t 0 --threads 1 \
-    -o "$IKV_TMP/int.h5" >/dev/null 2>"$IKV_TMP/int.err" &
-pid=$!
-# once the trace is being written (the model is built), let it run a second
-for i in $(seq 1 300); do
-    ls "$IKV_TMP" | grep -q "^int.h5.tmp-" && break
-    sleep 0.1
-done
-sleep 1
-kill -INT $pid 2>/dev/null
-wait $pid
+# Interrupted: SIGINT midway leaves a valid trace with complete=0
+# (INFOKV_INTERRUPT_AFTER makes the program signal itself at position 30).
+INFOKV_INTERRUPT_AFTER=30 "$cap" -m synthetic:tiny -p "interrupt me" -n 200 -t 0 \
+    -o "$IKV_TMP/int.h5" >/dev/null 2>"$IKV_TMP/int.err"
 status=$?
 check "interrupted capture exits 1" test "$status" -eq 1
+check_grep "interrupted: complete=0" "$IKV_TMP/int.err" "says so"
 check "the trace stands under its final name" test -s "$IKV_TMP/int.h5"
 "$inspect" "$IKV_TMP/int.h5" >"$IKV_TMP/int.info" 2>&1
 check_grep "INCOMPLETE" "$IKV_TMP/int.info" "complete=0"
+check_grep "positions  3[0-9] " "$IKV_TMP/int.info" "the positions before the signal"
 check "it is valid" "$inspect" --check "$IKV_TMP/int.h5"
+# A real asynchronous SIGINT: whenever it lands, what stands is valid.
+"$cap" -q -m synthetic:tiny -p "interrupt me" -n 1000 -t 0 --threads 1 --save all \
+    -o "$IKV_TMP/int2.h5" >/dev/null 2>&1 &
+pid=$!
+sleep 0.3
+kill -INT $pid 2>/dev/null
+wait $pid
+if [ -e "$IKV_TMP/int2.h5" ]; then
+    check "after an asynchronous SIGINT the trace is valid" "$inspect" --check "$IKV_TMP/int2.h5"
+fi
+check "no temporary left behind after SIGINT" sh -c "! ls '$IKV_TMP' | grep -q 'int2.h5.tmp-'"
 
 # Real model and prompts from files (skipped without ../shared).
 if [ -r "$models/stories260K.bin" ] && [ -r "$data/gsm8k_test.jsonl" ]; then
