@@ -45,6 +45,15 @@
 #endif
 #define KC 256 /* columns per chunk: a multiple of the Q8_0 block */
 
+/* Accumulators kept in small arrays stay in registers only if the loops
+ * over them are unrolled completely. */
+#if defined(__GNUC__)
+#define PRAGMA(x) _Pragma(#x)
+#define UNROLL(n) PRAGMA(GCC unroll n)
+#else
+#define UNROLL(n)
+#endif
+
 /* Below this many tokens a product is done as that many matrix-vector
  * products: padding a token tile would waste more than it saves. */
 #define MATMUL_MIN_TOKENS 4
@@ -119,6 +128,24 @@ static inline __m256 load_q8x8(const int8_t *q)
 {
     __m128i b = _mm_loadl_epi64((const __m128i *)q);
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+}
+
+#if defined(IKV_SIMD512)
+static inline __m512 load_q8x16(const int8_t *q)
+{
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
+}
+#endif
+
+/* The F16 scale of a Q8_0 block, by the F16C instruction. */
+static inline float q8_scale(const uint8_t *blk)
+{
+    return _cvtsh_ss(ikv_load_u16(blk));
+}
+#else
+static inline float q8_scale(const uint8_t *blk)
+{
+    return ikv_f16_to_f32(ikv_load_u16(blk));
 }
 #endif
 
@@ -207,35 +234,50 @@ static float dot_bf16(const uint8_t *w, const float *x, int n)
     return sum;
 }
 
+/* Q8_0: products q * x are independent; only the accumulation of
+ * scale * product carries a dependency, spread over several accumulators
+ * (a chain of multiply-adds inside a block would bound the speed by
+ * latency, not by memory). */
 static float dot_q8_0(const uint8_t *w, const float *x, int n)
 {
-    int nb = n / IKV_Q8_0_BLOCK;
-#if defined(IKV_SIMD256)
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    const int nb = n / IKV_Q8_0_BLOCK;
+#if defined(IKV_SIMD512)
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
         const uint8_t *b0 = w + (size_t)b * IKV_Q8_0_BYTES, *b1 = b0 + IKV_Q8_0_BYTES;
-        const int8_t *q0 = (const int8_t *)(b0 + 2), *q1 = (const int8_t *)(b1 + 2);
-        const float *x0 = x + b * IKV_Q8_0_BLOCK, *x1 = x0 + IKV_Q8_0_BLOCK;
-        __m256 p0 = _mm256_mul_ps(load_q8x8(q0), _mm256_loadu_ps(x0));
-        __m256 p1 = _mm256_mul_ps(load_q8x8(q1), _mm256_loadu_ps(x1));
-        for (int j = 8; j < 32; j += 8) {
-            p0 = _mm256_fmadd_ps(load_q8x8(q0 + j), _mm256_loadu_ps(x0 + j), p0);
-            p1 = _mm256_fmadd_ps(load_q8x8(q1 + j), _mm256_loadu_ps(x1 + j), p1);
-        }
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(ikv_f16_to_f32(ikv_load_u16(b0))), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(ikv_f16_to_f32(ikv_load_u16(b1))), p1, acc1);
+        const float *x0 = x + b * IKV_Q8_0_BLOCK;
+        __m512 d0 = _mm512_set1_ps(q8_scale(b0)), d1 = _mm512_set1_ps(q8_scale(b1));
+        __m512 t0 = _mm512_mul_ps(load_q8x16((const int8_t *)(b0 + 2)), _mm512_loadu_ps(x0));
+        __m512 t1 = _mm512_mul_ps(load_q8x16((const int8_t *)(b0 + 18)), _mm512_loadu_ps(x0 + 16));
+        __m512 t2 = _mm512_mul_ps(load_q8x16((const int8_t *)(b1 + 2)), _mm512_loadu_ps(x0 + 32));
+        __m512 t3 = _mm512_mul_ps(load_q8x16((const int8_t *)(b1 + 18)), _mm512_loadu_ps(x0 + 48));
+        a0 = _mm512_fmadd_ps(d0, t0, a0);
+        a1 = _mm512_fmadd_ps(d0, t1, a1);
+        a2 = _mm512_fmadd_ps(d1, t2, a2);
+        a3 = _mm512_fmadd_ps(d1, t3, a3);
     }
     for (; b < nb; b++) {
         const uint8_t *b0 = w + (size_t)b * IKV_Q8_0_BYTES;
-        const int8_t *q0 = (const int8_t *)(b0 + 2);
         const float *x0 = x + b * IKV_Q8_0_BLOCK;
-        __m256 p0 = _mm256_mul_ps(load_q8x8(q0), _mm256_loadu_ps(x0));
-        for (int j = 8; j < 32; j += 8)
-            p0 = _mm256_fmadd_ps(load_q8x8(q0 + j), _mm256_loadu_ps(x0 + j), p0);
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(ikv_f16_to_f32(ikv_load_u16(b0))), p0, acc0);
+        __m512 d0 = _mm512_set1_ps(q8_scale(b0));
+        a0 = _mm512_fmadd_ps(d0, _mm512_mul_ps(load_q8x16((const int8_t *)(b0 + 2)), _mm512_loadu_ps(x0)), a0);
+        a1 = _mm512_fmadd_ps(d0, _mm512_mul_ps(load_q8x16((const int8_t *)(b0 + 18)), _mm512_loadu_ps(x0 + 16)), a1);
     }
-    return hsum256(_mm256_add_ps(acc0, acc1));
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+#elif defined(IKV_SIMD256)
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *b0 = w + (size_t)b * IKV_Q8_0_BYTES;
+        const int8_t *q = (const int8_t *)(b0 + 2);
+        const float *x0 = x + b * IKV_Q8_0_BLOCK;
+        __m256 d = _mm256_set1_ps(q8_scale(b0));
+        a0 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q), _mm256_loadu_ps(x0)), a0);
+        a1 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q + 8), _mm256_loadu_ps(x0 + 8)), a1);
+        a2 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q + 16), _mm256_loadu_ps(x0 + 16)), a2);
+        a3 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q + 24), _mm256_loadu_ps(x0 + 24)), a3);
+    }
+    return hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 #else
     float sum = 0.0f;
     for (int b = 0; b < nb; b++) {
@@ -249,7 +291,7 @@ static float dot_q8_0(const uint8_t *w, const float *x, int n)
         float s = 0.0f;
         for (int j = 0; j < 8; j++)
             s += part[j];
-        sum += ikv_f16_to_f32(ikv_load_u16(blk)) * s;
+        sum += q8_scale(blk) * s;
     }
     return sum;
 #endif
@@ -279,14 +321,141 @@ void ikv_axpy(float a, const float *x, float *y, int n)
         y[i] += a * x[i];
 }
 
+/* Four rows at once: each vector of x is loaded once for four rows of
+ * weights (x is read from cache, the weights stream from memory). */
+#if defined(IKV_SIMD512)
+static inline __m512 load_f32x16(const uint8_t *row, int i)
+{
+    return _mm512_loadu_ps((const float *)(const void *)row + i);
+}
+
+static inline __m512 load_f16x16(const uint8_t *row, int i)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)i)));
+}
+
+static inline __m512 load_bf16x16(const uint8_t *row, int i)
+{
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)i)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+/* One function per float type, so that the loop holds no type test. */
+#define DOT4_FLOAT(NAME, LOAD)                                                              \
+    static void NAME(const ikv_matrix *w, int r0, const float *x, float *y)                 \
+    {                                                                                       \
+        const uint8_t *r0p = w->data + (size_t)r0 * w->row_bytes;                           \
+        const uint8_t *r1p = r0p + w->row_bytes, *r2p = r1p + w->row_bytes;                 \
+        const uint8_t *r3p = r2p + w->row_bytes;                                            \
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                         \
+        const int n16 = w->cols / 16 * 16;                                                  \
+        const size_t ahead = 8 * w->row_bytes / (size_t)w->cols * 64; /* 512 weights */     \
+        for (int i = 0; i < n16; i += 16) {                                                 \
+            __m512 xv = _mm512_loadu_ps(x + i);                                             \
+            if ((i & 31) == 0) {                                                            \
+                size_t at = (size_t)i * w->row_bytes / (size_t)w->cols + ahead;              \
+                if (at < w->row_bytes) {                                                    \
+                    _mm_prefetch((const char *)r0p + at, _MM_HINT_T0);                      \
+                    _mm_prefetch((const char *)r1p + at, _MM_HINT_T0);                      \
+                    _mm_prefetch((const char *)r2p + at, _MM_HINT_T0);                      \
+                    _mm_prefetch((const char *)r3p + at, _MM_HINT_T0);                      \
+                }                                                                           \
+            }                                                                               \
+            a0 = _mm512_fmadd_ps(LOAD(r0p, i), xv, a0);                                     \
+            a1 = _mm512_fmadd_ps(LOAD(r1p, i), xv, a1);                                     \
+            a2 = _mm512_fmadd_ps(LOAD(r2p, i), xv, a2);                                     \
+            a3 = _mm512_fmadd_ps(LOAD(r3p, i), xv, a3);                                     \
+        }                                                                                   \
+        y[0] = _mm512_reduce_add_ps(a0);                                                    \
+        y[1] = _mm512_reduce_add_ps(a1);                                                    \
+        y[2] = _mm512_reduce_add_ps(a2);                                                    \
+        y[3] = _mm512_reduce_add_ps(a3);                                                    \
+        if (n16 < w->cols) {                                                                \
+            float tail[16];                                                                 \
+            for (int k = 0; k < 4; k++) {                                                   \
+                row_to_f32(w, r0 + k, n16, w->cols - n16, tail);                            \
+                for (int j = n16; j < w->cols; j++)                                         \
+                    y[k] += tail[j - n16] * x[j];                                           \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+static void row_to_f32(const ikv_matrix *w, int r, int k0, int n, float *out);
+DOT4_FLOAT(dot4_f32, load_f32x16)
+DOT4_FLOAT(dot4_f16, load_f16x16)
+DOT4_FLOAT(dot4_bf16, load_bf16x16)
+
+static void dot4_q8_0(const ikv_matrix *w, int r0, const float *x, float *y)
+{
+    const uint8_t *rows[4];
+    for (int k = 0; k < 4; k++)
+        rows[k] = w->data + (size_t)(r0 + k) * w->row_bytes;
+    /* two accumulators per row: halves of each block (see dot_q8_0) */
+    __m512 lo[4], hi[4];
+    UNROLL(4)
+    for (int k = 0; k < 4; k++)
+        lo[k] = hi[k] = _mm512_setzero_ps();
+    for (int b = 0; b < w->cols / IKV_Q8_0_BLOCK; b++) {
+        const size_t off = (size_t)b * IKV_Q8_0_BYTES;
+        if ((b & 1) == 0 && off + 16 * IKV_Q8_0_BYTES < w->row_bytes) {
+            /* rows are short streams: fetch ahead of the hardware */
+            UNROLL(4)
+            for (int k = 0; k < 4; k++)
+                _mm_prefetch((const char *)rows[k] + off + 16 * IKV_Q8_0_BYTES, _MM_HINT_T0);
+        }
+        __m512 x0 = _mm512_loadu_ps(x + b * IKV_Q8_0_BLOCK);
+        __m512 x1 = _mm512_loadu_ps(x + b * IKV_Q8_0_BLOCK + 16);
+        UNROLL(4)
+        for (int k = 0; k < 4; k++) {
+            const uint8_t *blk = rows[k] + off;
+            __m512 d = _mm512_set1_ps(q8_scale(blk));
+            lo[k] = _mm512_fmadd_ps(d, _mm512_mul_ps(load_q8x16((const int8_t *)(blk + 2)), x0), lo[k]);
+            hi[k] = _mm512_fmadd_ps(d, _mm512_mul_ps(load_q8x16((const int8_t *)(blk + 18)), x1), hi[k]);
+        }
+    }
+    UNROLL(4)
+    for (int k = 0; k < 4; k++)
+        y[k] = _mm512_reduce_add_ps(_mm512_add_ps(lo[k], hi[k]));
+}
+
+static void dot4(const ikv_matrix *w, int r0, const float *x, float *y)
+{
+    switch (w->type) {
+    case IKV_WTYPE_F32: dot4_f32(w, r0, x, y); break;
+    case IKV_WTYPE_F16: dot4_f16(w, r0, x, y); break;
+    case IKV_WTYPE_BF16: dot4_bf16(w, r0, x, y); break;
+    case IKV_WTYPE_Q8_0: dot4_q8_0(w, r0, x, y); break;
+    default: break;
+    }
+}
+#else
+static void dot4(const ikv_matrix *w, int r0, const float *x, float *y)
+{
+    for (int k = 0; k < 4; k++)
+        y[k] = ikv_dot_row(w, r0 + k, x);
+}
+#endif
+
+/* Rows wider than this are done four at a time (x no longer stays in L1
+ * beside the streaming weights); narrower ones one at a time, which reads
+ * the matrix as one continuous stream that the hardware prefetches best. */
+#define MATVEC_ROWS4_MIN_COLS 4096
+
 void ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads)
 {
-    int rows = w->rows;
+    const int rows = w->rows;
+    const int quads = w->cols > MATVEC_ROWS4_MIN_COLS ? rows / 4 : 0;
     int parallel = n_threads > 1 && (int64_t)rows * w->cols >= PARALLEL_MIN_WEIGHTS;
     (void)parallel;
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (parallel)
-    for (int r = 0; r < rows; r++)
-        y[r] = ikv_dot_row(w, r, x);
+#pragma omp parallel num_threads(n_threads) if (parallel)
+    {
+#pragma omp for schedule(static) nowait
+        for (int qd = 0; qd < quads; qd++)
+            dot4(w, 4 * qd, x, y + 4 * qd);
+#pragma omp for schedule(static)
+        for (int r = 4 * quads; r < rows; r++)
+            y[r] = ikv_dot_row(w, r, x);
+    }
 }
 
 /* ---- row conversion (prefill weight blocks, embeddings) ---- */
@@ -320,7 +489,7 @@ static void row_to_f32(const ikv_matrix *w, int r, int k0, int n, float *out)
         for (int b = 0; b < n / IKV_Q8_0_BLOCK; b++) {
             const uint8_t *blk = row + (size_t)(k0 / IKV_Q8_0_BLOCK + b) * IKV_Q8_0_BYTES;
             const int8_t *q = (const int8_t *)(blk + 2);
-            float d = ikv_f16_to_f32(ikv_load_u16(blk));
+            float d = q8_scale(blk);
             float *o = out + b * IKV_Q8_0_BLOCK;
 #if defined(IKV_SIMD256)
             __m256 vd = _mm256_set1_ps(d);
@@ -345,6 +514,8 @@ void ikv_matrix_row(const ikv_matrix *w, int r, float *out)
 
 /* ---- the register tile (prefill) ---- */
 
+#define UNROLL_MR UNROLL(8)
+
 /* yt[r][0..TW) (+)= sum_k wb[r][k] * xp[k][0..TW) for r < nr; rows of wb
  * past nr are readable (zeros or real rows) and their sums are dropped. */
 static void tile(const float *wb, size_t ldw, const float *xp, int kc, float *yt, size_t ldy,
@@ -352,6 +523,7 @@ static void tile(const float *wb, size_t ldw, const float *xp, int kc, float *yt
 {
 #if defined(IKV_SIMD512)
     __m512 c0[MR], c1[MR];
+    UNROLL_MR
     for (int r = 0; r < MR; r++) {
         if (accumulate && r < nr) {
             c0[r] = _mm512_load_ps(yt + r * ldy);
@@ -364,18 +536,21 @@ static void tile(const float *wb, size_t ldw, const float *xp, int kc, float *yt
     for (int k = 0; k < kc; k++) {
         __m512 x0 = _mm512_load_ps(xp + (size_t)k * TW);
         __m512 x1 = _mm512_load_ps(xp + (size_t)k * TW + 16);
+        UNROLL_MR
         for (int r = 0; r < MR; r++) {
             __m512 b = _mm512_set1_ps(wb[r * ldw + k]);
             c0[r] = _mm512_fmadd_ps(b, x0, c0[r]);
             c1[r] = _mm512_fmadd_ps(b, x1, c1[r]);
         }
     }
+    UNROLL_MR
     for (int r = 0; r < nr; r++) {
         _mm512_store_ps(yt + r * ldy, c0[r]);
         _mm512_store_ps(yt + r * ldy + 16, c1[r]);
     }
 #elif defined(IKV_SIMD256)
     __m256 c0[MR], c1[MR];
+    UNROLL_MR
     for (int r = 0; r < MR; r++) {
         if (accumulate && r < nr) {
             c0[r] = _mm256_load_ps(yt + r * ldy);
@@ -388,12 +563,14 @@ static void tile(const float *wb, size_t ldw, const float *xp, int kc, float *yt
     for (int k = 0; k < kc; k++) {
         __m256 x0 = _mm256_load_ps(xp + (size_t)k * TW);
         __m256 x1 = _mm256_load_ps(xp + (size_t)k * TW + 8);
+        UNROLL_MR
         for (int r = 0; r < MR; r++) {
             __m256 b = _mm256_broadcast_ss(wb + r * ldw + k);
             c0[r] = _mm256_fmadd_ps(b, x0, c0[r]);
             c1[r] = _mm256_fmadd_ps(b, x1, c1[r]);
         }
     }
+    UNROLL_MR
     for (int r = 0; r < nr; r++) {
         _mm256_store_ps(yt + r * ldy, c0[r]);
         _mm256_store_ps(yt + r * ldy + 8, c1[r]);
