@@ -445,9 +445,15 @@ void ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads)
 {
     const int rows = w->rows;
     const int quads = w->cols > MATVEC_ROWS4_MIN_COLS ? rows / 4 : 0;
-    int parallel = n_threads > 1 && (int64_t)rows * w->cols >= PARALLEL_MIN_WEIGHTS;
-    (void)parallel;
-#pragma omp parallel num_threads(n_threads) if (parallel)
+    if (n_threads <= 1 || (int64_t)rows * w->cols < PARALLEL_MIN_WEIGHTS) {
+        /* no parallel region at all: even an inactive one costs time */
+        for (int qd = 0; qd < quads; qd++)
+            dot4(w, 4 * qd, x, y + 4 * qd);
+        for (int r = 4 * quads; r < rows; r++)
+            y[r] = ikv_dot_row(w, r, x);
+        return;
+    }
+#pragma omp parallel num_threads(n_threads)
     {
 #pragma omp for schedule(static) nowait
         for (int qd = 0; qd < quads; qd++)
@@ -456,6 +462,41 @@ void ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads)
         for (int r = 4 * quads; r < rows; r++)
             y[r] = ikv_dot_row(w, r, x);
     }
+}
+
+/* out[0..d) = sum_j p[j] * v[j][0..d): the value half of attention, with
+ * the output held in registers across all rows (d up to 128 per pass). */
+void ikv_weighted_rows(const float *p, const float *v, int n, int d, float *out)
+{
+    int c0 = 0;
+#if defined(IKV_SIMD512)
+    while (d - c0 >= 16) {
+        const int vecs = (d - c0) / 16 < 8 ? (d - c0) / 16 : 8;
+        __m512 acc[8];
+        UNROLL(8)
+        for (int k = 0; k < 8; k++)
+            acc[k] = _mm512_setzero_ps();
+        for (int j = 0; j < n; j++) {
+            const float *row = v + (size_t)j * d + c0;
+            __m512 pj = _mm512_set1_ps(p[j]);
+            UNROLL(8)
+            for (int k = 0; k < 8; k++)
+                if (k < vecs)
+                    acc[k] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(row + 16 * k), acc[k]);
+        }
+        UNROLL(8)
+        for (int k = 0; k < 8; k++)
+            if (k < vecs)
+                _mm512_storeu_ps(out + c0 + 16 * k, acc[k]);
+        c0 += 16 * vecs;
+    }
+#endif
+    /* columns left over (or every column without AVX-512) */
+    for (int c = c0; c < d; c++)
+        out[c] = 0.0f;
+    for (int j = 0; j < n; j++)
+        if (c0 < d)
+            ikv_axpy(p[j], v + (size_t)j * d + c0, out + c0, d - c0);
 }
 
 /* ---- row conversion (prefill weight blocks, embeddings) ---- */
@@ -594,6 +635,87 @@ static void tile(const float *wb, size_t ldw, const float *xp, int kc, float *yt
 #endif
 }
 
+/* The three steps of ikv_matmul (see the top of this file); run by every
+ * thread of a parallel region, or alone (orphaned loops run serially). */
+typedef struct matmul_job {
+    const ikv_matrix *w;
+    const float *x;
+    float *y;
+    int n, n_tiles, n_chunks, n_blocks;
+    size_t n_pad, wb_size;
+    float *xp, *yt, *wb_all;
+} matmul_job;
+
+static void matmul_steps(const matmul_job *jb)
+{
+    const ikv_matrix *w = jb->w;
+    const float *x = jb->x;
+    float *y = jb->y, *xp = jb->xp, *yt = jb->yt, *wb_all = jb->wb_all;
+    const int rows = w->rows, cols = w->cols, n = jb->n;
+    const int n_tiles = jb->n_tiles, n_chunks = jb->n_chunks, n_blocks = jb->n_blocks;
+    const size_t n_pad = jb->n_pad, wb_size = jb->wb_size;
+    /* 1. pack X by token tiles and column chunks */
+#pragma omp for schedule(static)
+    for (int job = 0; job < n_tiles * n_chunks; job++) {
+        int tile_i = job / n_chunks, k0 = (job % n_chunks) * KC;
+        int kc = cols - k0 < KC ? cols - k0 : KC;
+        float *dst = xp + ((size_t)tile_i * cols + k0) * TW;
+        for (int j = 0; j < TW; j++) {
+            int t = tile_i * TW + j;
+            if (t < n) {
+                const float *src = x + (size_t)t * cols + k0;
+                for (int k = 0; k < kc; k++)
+                    dst[(size_t)k * TW + j] = src[k];
+            } else {
+                for (int k = 0; k < kc; k++)
+                    dst[(size_t)k * TW + j] = 0.0f;
+            }
+        }
+    }
+
+    /* 2. row blocks x column chunks x token tiles */
+    float *wb = wb_all + wb_size * (size_t)thread_id();
+#pragma omp for schedule(static)
+    for (int blk = 0; blk < n_blocks; blk++) {
+        int r0 = blk * MR;
+        int nr = rows - r0 < MR ? rows - r0 : MR;
+        for (int k0 = 0; k0 < cols; k0 += KC) {
+            int kc = cols - k0 < KC ? cols - k0 : KC;
+            const float *wrows;
+            size_t ldw;
+            if (w->type == IKV_WTYPE_F32 && nr == MR) {
+                wrows = (const float *)(const void *)(w->data + (size_t)r0 * w->row_bytes) + k0;
+                ldw = (size_t)cols;
+            } else {
+                for (int r = 0; r < MR; r++) {
+                    if (r < nr)
+                        row_to_f32(w, r0 + r, k0, kc, wb + (size_t)r * KC);
+                    else
+                        memset(wb + (size_t)r * KC, 0, (size_t)kc * sizeof *wb);
+                }
+                wrows = wb;
+                ldw = KC;
+            }
+            for (int tile_i = 0; tile_i < n_tiles; tile_i++)
+                tile(wrows, ldw, xp + ((size_t)tile_i * cols + k0) * TW, kc,
+                     yt + (size_t)r0 * n_pad + (size_t)tile_i * TW, n_pad, nr, k0 > 0);
+        }
+    }
+
+    /* 3. Y = (Y^T)^T, in 16 x 16 blocks */
+    const int n_rblocks = (rows + 15) / 16;
+#pragma omp for schedule(static)
+    for (int rb = 0; rb < n_rblocks; rb++) {
+        int r_end = rb * 16 + 16 < rows ? rb * 16 + 16 : rows;
+        for (int t0 = 0; t0 < n; t0 += 16) {
+            int t_end = t0 + 16 < n ? t0 + 16 : n;
+            for (int t = t0; t < t_end; t++)
+                for (int r = rb * 16; r < r_end; r++)
+                    y[(size_t)t * rows + r] = yt[(size_t)r * n_pad + t];
+        }
+    }
+}
+
 size_t ikv_matmul_workspace(int rows, int cols, int n, int n_threads)
 {
     if (n < MATMUL_MIN_TOKENS)
@@ -625,71 +747,12 @@ int ikv_matmul(const ikv_matrix *w, const float *x, int n, float *y, int n_threa
     if (ikv_workspace_reserve(ws, ikv_matmul_workspace(rows, cols, n, n_threads)) != IKV_OK)
         return IKV_ENOMEM;
     float *xp = ws->buf, *yt = xp + xp_size, *wb_all = yt + yt_size;
-    const int parallel = n_threads > 1 && (int64_t)rows * cols * n >= PARALLEL_MIN_WEIGHTS;
-    (void)parallel;
-
-#pragma omp parallel num_threads(n_threads) if (parallel)
-    {
-        /* 1. pack X by token tiles and column chunks */
-#pragma omp for schedule(static)
-        for (int job = 0; job < n_tiles * n_chunks; job++) {
-            int tile_i = job / n_chunks, k0 = (job % n_chunks) * KC;
-            int kc = cols - k0 < KC ? cols - k0 : KC;
-            float *dst = xp + ((size_t)tile_i * cols + k0) * TW;
-            for (int j = 0; j < TW; j++) {
-                int t = tile_i * TW + j;
-                if (t < n) {
-                    const float *src = x + (size_t)t * cols + k0;
-                    for (int k = 0; k < kc; k++)
-                        dst[(size_t)k * TW + j] = src[k];
-                } else {
-                    for (int k = 0; k < kc; k++)
-                        dst[(size_t)k * TW + j] = 0.0f;
-                }
-            }
-        }
-
-        /* 2. row blocks x column chunks x token tiles */
-        float *wb = wb_all + wb_size * (size_t)thread_id();
-#pragma omp for schedule(static)
-        for (int blk = 0; blk < n_blocks; blk++) {
-            int r0 = blk * MR;
-            int nr = rows - r0 < MR ? rows - r0 : MR;
-            for (int k0 = 0; k0 < cols; k0 += KC) {
-                int kc = cols - k0 < KC ? cols - k0 : KC;
-                const float *wrows;
-                size_t ldw;
-                if (w->type == IKV_WTYPE_F32 && nr == MR) {
-                    wrows = (const float *)(const void *)(w->data + (size_t)r0 * w->row_bytes) + k0;
-                    ldw = (size_t)cols;
-                } else {
-                    for (int r = 0; r < MR; r++) {
-                        if (r < nr)
-                            row_to_f32(w, r0 + r, k0, kc, wb + (size_t)r * KC);
-                        else
-                            memset(wb + (size_t)r * KC, 0, (size_t)kc * sizeof *wb);
-                    }
-                    wrows = wb;
-                    ldw = KC;
-                }
-                for (int tile_i = 0; tile_i < n_tiles; tile_i++)
-                    tile(wrows, ldw, xp + ((size_t)tile_i * cols + k0) * TW, kc,
-                         yt + (size_t)r0 * n_pad + (size_t)tile_i * TW, n_pad, nr, k0 > 0);
-            }
-        }
-
-        /* 3. Y = (Y^T)^T, in 16 x 16 blocks */
-        const int n_rblocks = (rows + 15) / 16;
-#pragma omp for schedule(static)
-        for (int rb = 0; rb < n_rblocks; rb++) {
-            int r_end = rb * 16 + 16 < rows ? rb * 16 + 16 : rows;
-            for (int t0 = 0; t0 < n; t0 += 16) {
-                int t_end = t0 + 16 < n ? t0 + 16 : n;
-                for (int t = t0; t < t_end; t++)
-                    for (int r = rb * 16; r < r_end; r++)
-                        y[(size_t)t * rows + r] = yt[(size_t)r * n_pad + t];
-            }
-        }
+    matmul_job jb = {w, x, y, n, n_tiles, n_chunks, n_blocks, n_pad, wb_size, xp, yt, wb_all};
+    if (n_threads > 1 && (int64_t)rows * cols * n >= PARALLEL_MIN_WEIGHTS) {
+#pragma omp parallel num_threads(n_threads)
+        matmul_steps(&jb);
+    } else {
+        matmul_steps(&jb);
     }
     return IKV_OK;
 }

@@ -189,6 +189,28 @@ static void test_dot_axpy_row(void)
             exact += (double)a[i] * b[i];
         CU_ASSERT(fabs(ikv_dot_f32(a, b, n) - exact) < 1e-5);
     }
+    /* the value side of attention, for head sizes around every vector width */
+    const int widths[] = {1, 7, 8, 16, 17, 48, 64, 100, 128, 129, 160, 256, 300};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        const int d = widths[wi], rows = 23;
+        float *v = malloc((size_t)rows * d * sizeof *v), *out = malloc((size_t)d * sizeof *out);
+        float p[23];
+        for (int j = 0; j < rows; j++)
+            p[j] = uniform();
+        for (int i = 0; i < rows * d; i++)
+            v[i] = uniform();
+        for (int n = 0; n <= rows; n += 11) {
+            ikv_weighted_rows(p, v, n, d, out);
+            for (int c = 0; c < d; c++) {
+                double exact = 0.0;
+                for (int j = 0; j < n; j++)
+                    exact += (double)p[j] * v[(size_t)j * d + c];
+                CU_ASSERT(fabs(out[c] - exact) < 1e-5);
+            }
+        }
+        free(v);
+        free(out);
+    }
     ikv_axpy(0.5f, a, y, 67);
     for (int i = 0; i < 67; i++)
         CU_ASSERT(fabs(y[i] - (y0[i] + 0.5 * a[i])) < 1e-6);
@@ -324,7 +346,7 @@ static void add_suites(void)
         {"matrix-vector, every type", test_matvec_every_type},
         {"rows of any width", test_float_widths},
         {"matrix-matrix, every type and token count", test_matmul_every_type},
-        {"dot, axpy, row lookup", test_dot_axpy_row},
+        {"dot, axpy, weighted rows, row lookup", test_dot_axpy_row},
         {NULL, NULL}};
     static const ikv_test_case formats[] = {
         {"half precision, all 65536 values and rounding", test_half_exhaustive},
