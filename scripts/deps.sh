@@ -2,7 +2,7 @@
 # ikv_install_missing installs the missing ones with apt-get, as root or
 # through sudo; otherwise it prints the command to run and fails.
 IKV_PACKAGES="build-essential autoconf automake libtool pkg-config \
-libhdf5-dev hdf5-tools zlib1g-dev libcunit1-dev libpcre2-dev \
+libhdf5-dev hdf5-tools zlib1g-dev libcunit1-dev libpcre2-dev libjansson-dev \
 gnuplot-nox python3-h5py python3-numpy"
 
 ikv_missing_packages() {

@@ -20,4 +20,14 @@ tests_unit_test_tokenizer_load_LDADD = $(TOK_TEST_LDADD)
 tests_unit_test_tokenizer_gpt2_SOURCES = tests/unit/test_tokenizer_gpt2.c $(TOK_FIXTURE)
 tests_unit_test_tokenizer_gpt2_CFLAGS = $(TOK_TEST_CFLAGS)
 tests_unit_test_tokenizer_gpt2_LDADD = $(TOK_TEST_LDADD)
+
+# make bench: SPM against a run.c-style O(n^2) encoder, GPT-2 against its
+# pre-tokenizer alone.
+BENCHES += tests/bench/bench_tokenizer
+EXTRA_PROGRAMS += tests/bench/bench_tokenizer
+tests_bench_bench_tokenizer_SOURCES = tests/bench/bench_tokenizer.c $(TOK_FIXTURE)
+tests_bench_bench_tokenizer_CPPFLAGS = $(AM_CPPFLAGS) -DIKV_SRCDIR='"$(abs_top_srcdir)"'
+tests_bench_bench_tokenizer_CFLAGS = $(TOK_TEST_CFLAGS) -O2
+tests_bench_bench_tokenizer_LDADD = $(TOK_TEST_LDADD)
+CLEANFILES += tests/bench/bench_tokenizer
 endif

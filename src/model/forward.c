@@ -228,28 +228,29 @@ static void layer_forward(ikv_session *s, int l, int n)
                                s->x + (size_t)t * D);
 }
 
-/* Logits of the last position, or of every position for on_logits. */
+/* Logits of the last position, or of every position for on_logits. The
+ * last position always goes through the matrix-vector path, so that the
+ * session's logits are the same bits whether an observer asks for the
+ * others or not (live eviction with `full` must equal no policy). */
 static void classifier(ikv_session *s, int n)
 {
     const ikv_model *m = s->m;
     const int D = s->D, V = s->V;
     const float eps = m->info.norm_eps;
-    if (!(s->has_obs && s->obs.on_logits)) {
-        rmsnorm_rows(s->xb, s->x + (size_t)(n - 1) * D, m->final_norm, 1, D, eps);
-        ikv_matvec(&m->output, s->xb, s->logits, s->n_threads);
-        s->has_logits = 1;
-        return;
+    if (s->has_obs && s->obs.on_logits && n > 1) {
+        rmsnorm_rows(s->xb, s->x, m->final_norm, n - 1, D, eps);
+        for (int t0 = 0; t0 < n - 1; t0 += IKV_LOGIT_ROWS) {
+            int rows = n - 1 - t0 < IKV_LOGIT_ROWS ? n - 1 - t0 : IKV_LOGIT_ROWS;
+            ikv_matmul(&m->output, s->xb + (size_t)t0 * D, rows, s->logit_rows, s->n_threads, &s->ws);
+            for (int t = 0; t < rows; t++)
+                s->obs.on_logits(s->obs.user, s->pos[t0 + t], s->logit_rows + (size_t)t * V);
+        }
     }
-    rmsnorm_rows(s->xb, s->x, m->final_norm, n, D, eps);
-    for (int t0 = 0; t0 < n; t0 += IKV_LOGIT_ROWS) {
-        int rows = n - t0 < IKV_LOGIT_ROWS ? n - t0 : IKV_LOGIT_ROWS;
-        ikv_matmul(&m->output, s->xb + (size_t)t0 * D, rows, s->logit_rows, s->n_threads, &s->ws);
-        for (int t = 0; t < rows; t++)
-            s->obs.on_logits(s->obs.user, s->pos[t0 + t], s->logit_rows + (size_t)t * V);
-        if (t0 + rows == n)
-            memcpy(s->logits, s->logit_rows + (size_t)(rows - 1) * V, (size_t)V * sizeof *s->logits);
-    }
+    rmsnorm_rows(s->xb, s->x + (size_t)(n - 1) * D, m->final_norm, 1, D, eps);
+    ikv_matvec(&m->output, s->xb, s->logits, s->n_threads);
     s->has_logits = 1;
+    if (s->has_obs && s->obs.on_logits)
+        s->obs.on_logits(s->obs.user, s->pos[n - 1], s->logits);
 }
 
 void ikv_forward(ikv_session *s, const int32_t *tokens, const int32_t *positions, int n)

@@ -21,7 +21,3 @@ libikvmodel_la_SOURCES = \
 	src/model/sampler.h src/model/sampler.c
 libikvmodel_la_LIBADD = libikvtok.la libikvcore.la -lm
 
-# The capture program (src/cli/capture.c): generate mode so far.
-bin_PROGRAMS += infokv-capture
-infokv_capture_SOURCES = src/cli/capture.c
-infokv_capture_LDADD = libikvmodel.la libikvcli.la libikvutil.la -lm

@@ -363,10 +363,8 @@ void ikv_tokenizer_free(ikv_tokenizer *t)
     free(t->dec);
     free(t->dec_off);
     free(t->map.slots);
-    free(t->pair_keys_l);
-    free(t->pair_keys_r);
-    free(t->pair_rank);
-    free(t->pair_result);
+    ikv_pair_table_free(&t->pairs);
+    ikv_pair_table_free(&t->links);
     ikv_pretok_free(t->pretok);
     free(t);
 }

@@ -56,22 +56,32 @@ typedef struct ikv_tokenizer ikv_tokenizer; /* opaque */
  * "llama") or as ' ' (llama2.c) is read from the vocabulary itself; byte
  * tokens are the pieces "<0xNN>" (of type 6 when token_types is given).
  * Tokens of types 2, 3, 5, 6 and the BOS/EOS ids are never produced from
- * text: special-token spellings in the text are encoded as plain text. */
+ * text: special-token spellings in the text are encoded as plain text.
+ * GPT2: pieces are in the GPT-2 byte alphabet; merges naming pieces the
+ * vocabulary lacks are ignored, a merge without a separating space is an
+ * error; IKV_PRE_LLAMA3 first looks a whole pre-token up in the vocabulary
+ * (Llama-3's ignore_merges). */
 int ikv_tokenizer_create(ikv_tokenizer **out, const ikv_tokenizer_spec *spec,
                          char *err, size_t errlen);
 
 /* Reads a llama2.c tokenizer file (int32 max_token_length, then n_vocab
  * records {float score, int32 len, bytes}); every size is checked against
- * the file before use. n_vocab comes from the model header. */
+ * the file before use. n_vocab comes from the model header; the file must
+ * hold exactly that many records, each at most max_token_length (<= 4096)
+ * bytes. llama2.c's conventions: BOS 1 (added by default), EOS 2, byte
+ * tokens <0x00>..<0xFF> at ids 3..258. Errors name the file. */
 int ikv_tokenizer_load_llama2c(ikv_tokenizer **out, const char *path,
                                int n_vocab, char *err, size_t errlen);
 
 void ikv_tokenizer_free(ikv_tokenizer *t);
 
-/* Encodes UTF-8 text (any bytes: unknown ones go through byte fallback).
+/* Encodes UTF-8 text (any bytes: unknown ones go through byte fallback;
+ * as in SentencePiece, a literal U+2581 reads as a space in U+2581
+ * vocabularies). Safe to call from several threads on one tokenizer.
  * add_bos: 1 yes, 0 no, -1 the tokenizer's default. Writes at most max
  * tokens; *n_out is the count needed (a result larger than max means the
- * output was cut). Returns 0 or a negative error. */
+ * output was cut). Returns 0 or a negative error (IKV_EINVAL also when the
+ * vocabulary has no token for some byte and no unknown token). */
 int ikv_tokenizer_encode(const ikv_tokenizer *t, const char *text, size_t len,
                          int add_bos, int32_t *out, int max, int *n_out);
 

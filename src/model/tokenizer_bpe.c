@@ -16,11 +16,94 @@
 #include "model/tokenizer_internal.h"
 
 typedef struct ikv_bpe_cand {
-    double priority;
+    float priority;
     int32_t left, right;     /* symbol positions */
     int32_t ltok, rtok;      /* their tokens when the candidate was made */
     int32_t merged;
 } ikv_bpe_cand;
+
+/* ---- pair table ---------------------------------------------------------- */
+
+static uint32_t pair_hash(int32_t l, int32_t r)
+{
+    uint64_t h = (uint64_t)(uint32_t)l * 0x9e3779b97f4a7c15ull ^
+                 (uint64_t)(uint32_t)r * 0xc2b2ae3d27d4eb4full;
+    h ^= h >> 31;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+    return (uint32_t)h;
+}
+
+static ikv_pair_slot *slot_of(const ikv_pair_table *pt, int32_t l, int32_t r)
+{
+    uint32_t i = pair_hash(l, r) & pt->mask;
+    while (pt->slots[i].left >= 0 && (pt->slots[i].left != l || pt->slots[i].right != r))
+        i = (i + 1) & pt->mask;
+    return &pt->slots[i];
+}
+
+static int table_alloc(ikv_pair_table *pt, uint32_t cap)
+{
+    pt->slots = malloc((size_t)cap * sizeof *pt->slots);
+    if (!pt->slots)
+        return IKV_ENOMEM;
+    for (uint32_t i = 0; i < cap; i++)
+        pt->slots[i].left = -1;
+    pt->mask = cap - 1;
+    return 0;
+}
+
+int ikv_pair_table_init(ikv_pair_table *pt, size_t expected)
+{
+    pt->n = 0;
+    uint32_t cap = 64;
+    while (cap < 2 * expected && cap < (1u << 30))
+        cap *= 2;
+    return table_alloc(pt, cap);
+}
+
+void ikv_pair_table_free(ikv_pair_table *pt)
+{
+    free(pt->slots);
+    pt->slots = NULL;
+    pt->n = 0;
+}
+
+int ikv_pair_table_add(ikv_pair_table *pt, int32_t left, int32_t right, int32_t merged,
+                       float priority)
+{
+    if (2 * (size_t)(pt->n + 1) > (size_t)pt->mask + 1) { /* keep load <= 1/2 */
+        ikv_pair_table old = *pt;
+        if ((size_t)old.mask + 1 >= (1u << 30) || table_alloc(pt, 2 * (old.mask + 1)) < 0) {
+            *pt = old;
+            return IKV_ENOMEM;
+        }
+        for (uint32_t i = 0; i <= old.mask; i++)
+            if (old.slots[i].left >= 0)
+                *slot_of(pt, old.slots[i].left, old.slots[i].right) = old.slots[i];
+        free(old.slots);
+    }
+    ikv_pair_slot *s = slot_of(pt, left, right);
+    if (s->left >= 0)
+        return 0;
+    s->left = left;
+    s->right = right;
+    s->merged = merged;
+    s->priority = priority;
+    pt->n++;
+    return 1;
+}
+
+const ikv_pair_slot *ikv_pair_table_find(const ikv_pair_table *pt, int32_t left,
+                                         int32_t right)
+{
+    if (!pt->slots || pt->n == 0)
+        return NULL;
+    const ikv_pair_slot *s = slot_of(pt, left, right);
+    return s->left >= 0 ? s : NULL;
+}
+
+/* ---- merge loop ------------------------------------------------------------ */
 
 void ikv_bpe_work_free(ikv_bpe_work *w)
 {
@@ -99,12 +182,15 @@ static ikv_bpe_cand heap_pop(ikv_bpe_cand *h, int *n)
     return top;
 }
 
-static void try_pair(const int32_t *syms, int left, int right, ikv_pair_fn pair,
-                     const void *ctx, ikv_bpe_cand *heap, int *nheap)
+static void try_pair(const int32_t *syms, int left, int right, const ikv_pair_table *pt,
+                     ikv_bpe_cand *heap, int *nheap)
 {
-    ikv_bpe_cand c;
-    if (!pair(ctx, syms[left], syms[right], &c.merged, &c.priority))
+    const ikv_pair_slot *s = ikv_pair_table_find(pt, syms[left], syms[right]);
+    if (!s)
         return;
+    ikv_bpe_cand c;
+    c.merged = s->merged;
+    c.priority = s->priority;
     c.left = left;
     c.right = right;
     c.ltok = syms[left];
@@ -112,10 +198,9 @@ static void try_pair(const int32_t *syms, int left, int right, ikv_pair_fn pair,
     heap_push(heap, nheap, c);
 }
 
-int ikv_bpe_merge(int32_t *syms, int n, ikv_pair_fn pair, const void *ctx,
-                  ikv_bpe_work *w)
+int ikv_bpe_merge(int32_t *syms, int n, const ikv_pair_table *pt, ikv_bpe_work *w)
 {
-    if (n < 2)
+    if (n < 2 || pt->n == 0)
         return n;
     int rc = work_reserve(w, n);
     if (rc < 0)
@@ -128,7 +213,7 @@ int ikv_bpe_merge(int32_t *syms, int n, ikv_pair_fn pair, const void *ctx,
         prev[i] = i - 1;
     }
     for (int i = 0; i + 1 < n; i++)
-        try_pair(syms, i, i + 1, pair, ctx, heap, &nheap);
+        try_pair(syms, i, i + 1, pt, heap, &nheap);
 
     /* Each merge pushes at most two candidates: the heap never exceeds
      * (n - 1) + 2 (n - 1) < 3n entries. */
@@ -145,9 +230,9 @@ int ikv_bpe_merge(int32_t *syms, int n, ikv_pair_fn pair, const void *ctx,
         if (after < n)
             prev[after] = c.left;
         if (prev[c.left] >= 0)
-            try_pair(syms, prev[c.left], c.left, pair, ctx, heap, &nheap);
+            try_pair(syms, prev[c.left], c.left, pt, heap, &nheap);
         if (after < n)
-            try_pair(syms, c.left, after, pair, ctx, heap, &nheap);
+            try_pair(syms, c.left, after, pt, heap, &nheap);
     }
 
     int m = 0;

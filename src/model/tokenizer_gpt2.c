@@ -80,58 +80,15 @@ size_t ikv_gpt2_unmap(const char *piece, size_t len, char *dst)
     return n;
 }
 
-/* ---- merge table: (left, right) -> rank, merged ---------------------------- */
-
-static uint32_t pair_hash(int32_t l, int32_t r)
-{
-    uint64_t h = (uint64_t)(uint32_t)l * 0x9e3779b97f4a7c15ull ^
-                 (uint64_t)(uint32_t)r * 0xc2b2ae3d27d4eb4full;
-    h ^= h >> 31;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 29;
-    return (uint32_t)h;
-}
-
-/* Slot of the pair, or of the empty slot where it would go. */
-static uint32_t pair_slot(const ikv_tokenizer *t, int32_t l, int32_t r)
-{
-    uint32_t i = pair_hash(l, r) & t->pair_mask;
-    while (t->pair_keys_l[i] >= 0 && (t->pair_keys_l[i] != l || t->pair_keys_r[i] != r))
-        i = (i + 1) & t->pair_mask;
-    return i;
-}
-
-static int gpt2_pair(const void *ctx, int32_t left, int32_t right, int32_t *merged,
-                     double *priority)
-{
-    const ikv_tokenizer *t = ctx;
-    if (t->n_pairs == 0)
-        return 0;
-    uint32_t i = pair_slot(t, left, right);
-    if (t->pair_keys_l[i] < 0)
-        return 0;
-    *merged = t->pair_result[i];
-    *priority = -(double)t->pair_rank[i];
-    return 1;
-}
+/* ---- merge table --------------------------------------------------------- */
 
 static int build_merges(ikv_tokenizer *t, const ikv_tokenizer_spec *spec, char *err,
                         size_t errlen)
 {
-    uint32_t cap = 16;
-    while (cap < 2u * (uint32_t)spec->n_merges)
-        cap *= 2;
-    t->pair_mask = cap - 1;
-    t->pair_keys_l = malloc((size_t)cap * sizeof *t->pair_keys_l);
-    t->pair_keys_r = malloc((size_t)cap * sizeof *t->pair_keys_r);
-    t->pair_rank = malloc((size_t)cap * sizeof *t->pair_rank);
-    t->pair_result = malloc((size_t)cap * sizeof *t->pair_result);
-    if (!t->pair_keys_l || !t->pair_keys_r || !t->pair_rank || !t->pair_result) {
+    if (ikv_pair_table_init(&t->pairs, (size_t)spec->n_merges) < 0) {
         snprintf(err, errlen, "out of memory");
         return IKV_ENOMEM;
     }
-    for (uint32_t i = 0; i < cap; i++)
-        t->pair_keys_l[i] = -1;
     for (int k = 0; k < spec->n_merges; k++) {
         const char *m = spec->merges[k];
         size_t len = spec->merge_lens[k];
@@ -152,14 +109,12 @@ static int build_merges(ikv_tokenizer *t, const ikv_tokenizer_spec *spec, char *
         int32_t res = ikv_piece_map_find2(&t->map, m, llen, sp + 1, rlen);
         if (l < 0 || r < 0 || res < 0)
             continue; /* names pieces this vocabulary lacks: can never apply */
-        uint32_t i = pair_slot(t, l, r);
-        if (t->pair_keys_l[i] >= 0)
-            continue; /* listed twice: the first (lowest) rank counts */
-        t->pair_keys_l[i] = l;
-        t->pair_keys_r[i] = r;
-        t->pair_rank[i] = k;
-        t->pair_result[i] = res;
-        t->n_pairs++;
+        /* A pair listed twice keeps its first (lowest) rank; ranks up to
+         * 2^24 are exact as float priorities. */
+        if (ikv_pair_table_add(&t->pairs, l, r, res, -(float)k) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return IKV_ENOMEM;
+        }
     }
     return 0;
 }
@@ -230,7 +185,7 @@ static int encode_piece(void *ctx, const char *piece, size_t len)
             return IKV_EINVAL; /* the vocabulary lacks this byte's letter */
         r->syms[i] = id;
     }
-    int m = ikv_bpe_merge(r->syms, (int)len, gpt2_pair, t, &r->work);
+    int m = ikv_bpe_merge(r->syms, (int)len, &t->pairs, &r->work);
     if (m < 0)
         return m;
     for (int i = 0; i < m && rc == 0; i++)

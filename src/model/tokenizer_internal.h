@@ -29,10 +29,29 @@ int32_t ikv_piece_map_find2(const ikv_piece_map *m, const char *a, size_t alen,
 
 /* ---- pair-merge engine -------------------------------------------------- */
 
-/* Tells whether the adjacent symbols (left, right) merge: returns 1 and sets
- * *merged and *priority (higher merges first), or 0. */
-typedef int (*ikv_pair_fn)(const void *ctx, int32_t left, int32_t right,
-                           int32_t *merged, double *priority);
+/* Which adjacent token pairs merge, into what, and how early: SPM fills it
+ * from the vocabulary (every token that is the concatenation of two tokens,
+ * priority = its score), GPT-2 from the merge list (priority = -rank). */
+typedef struct ikv_pair_slot {
+    int32_t left, right; /* left < 0: empty slot */
+    int32_t merged;
+    float priority;      /* higher merges first */
+} ikv_pair_slot;
+
+typedef struct ikv_pair_table {
+    ikv_pair_slot *slots; /* [mask + 1], open addressing */
+    uint32_t mask;
+    int n;
+} ikv_pair_table;
+
+int ikv_pair_table_init(ikv_pair_table *pt, size_t expected);
+/* Adds the pair unless present (the first entry wins): 1 added, 0 already
+ * there, or IKV_ENOMEM. */
+int ikv_pair_table_add(ikv_pair_table *pt, int32_t left, int32_t right, int32_t merged,
+                       float priority);
+const ikv_pair_slot *ikv_pair_table_find(const ikv_pair_table *pt, int32_t left,
+                                         int32_t right);
+void ikv_pair_table_free(ikv_pair_table *pt);
 
 /* Scratch space of ikv_bpe_merge, grown on demand, reused between calls. */
 typedef struct ikv_bpe_work {
@@ -46,9 +65,8 @@ void ikv_bpe_work_free(ikv_bpe_work *w);
 
 /* Repeatedly merges the adjacent pair of highest priority (ties: the
  * leftmost) until no pair merges; syms[0..n) is rewritten in place.
- * Returns the new symbol count, or IKV_ENOMEM. O(n log n) lookups. */
-int ikv_bpe_merge(int32_t *syms, int n, ikv_pair_fn pair, const void *ctx,
-                  ikv_bpe_work *w);
+ * Returns the new symbol count, or IKV_ENOMEM. O(n log n). */
+int ikv_bpe_merge(int32_t *syms, int n, const ikv_pair_table *pt, ikv_bpe_work *w);
 
 /* ---- pre-tokenizer (GPT-2 family split rules, PCRE2) -------------------- */
 
@@ -99,13 +117,10 @@ struct ikv_tokenizer {
     /* SPM */
     int space_escape;       /* pieces spell ' ' as U+2581 (SentencePiece) */
     int32_t dummy_tok;      /* the " " / U+2581 dummy-prefix token, or -1 */
+    ikv_pair_table links;   /* adjacent character tokens that some token
+                               spans: merges never cross any other pair */
+    ikv_pair_table pairs;   /* which adjacent tokens merge */
     /* GPT2 */
-    int32_t *pair_keys_l;   /* merge table: (left, right) -> rank, result */
-    int32_t *pair_keys_r;   /* [pair_mask + 1] (-1 marks an empty slot) */
-    int32_t *pair_rank;
-    int32_t *pair_result;
-    uint32_t pair_mask;
-    int n_pairs;            /* merges usable with this vocabulary */
     ikv_pretokenizer pre;
     ikv_pretok *pretok;
 };

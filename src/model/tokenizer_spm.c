@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,31 +24,6 @@ static const char SPM_SPACE[3] = {(char)0xe2, (char)0x96, (char)0x81}; /* U+2581
 /* Pairs that run.c would never beat its -1e10 starting score stay apart. */
 #define SPM_MIN_SCORE -1e10f
 
-static int mergeable(const ikv_tokenizer *t, int32_t id)
-{
-    return t->cls[id] == IKV_TC_NORMAL || t->cls[id] == IKV_TC_USER;
-}
-
-static int spm_pair(const void *ctx, int32_t left, int32_t right, int32_t *merged,
-                    double *priority)
-{
-    const ikv_tokenizer *t = ctx;
-    if (!mergeable(t, left) || !mergeable(t, right))
-        return 0;
-    int32_t id = ikv_piece_map_find2(&t->map, t->arena + t->off[left],
-                                     t->off[left + 1] - t->off[left],
-                                     t->arena + t->off[right],
-                                     t->off[right + 1] - t->off[right]);
-    if (id < 0)
-        return 0;
-    float s = t->scores[id];
-    if (!(s > SPM_MIN_SCORE)) /* also rejects NaN */
-        return 0;
-    *merged = id;
-    *priority = s;
-    return 1;
-}
-
 static int contains(const char *p, size_t len, const char *what, size_t wlen)
 {
     for (size_t i = 0; i + wlen <= len; i++)
@@ -56,10 +32,93 @@ static int contains(const char *p, size_t len, const char *what, size_t wlen)
     return 0;
 }
 
+/* Length of the character starting at p: its first byte and up to three
+ * continuation bytes, cut where run.c cuts it (so stray bytes behave the
+ * same). */
+static size_t char_len(const char *p, size_t len)
+{
+    size_t i = 1;
+    while (i < len && ((unsigned char)p[i] & 0xc0) == 0x80 && i < 4)
+        i++;
+    return i;
+}
+
+/* run.c merges the pair whose concatenation is a token of the best score.
+ * The pairs that can ever merge are the splits of a token into two tokens:
+ * enumerating them once turns each look-up during encoding into one probe
+ * of an integer pair table. Only tokens text can produce take part (normal
+ * and user-defined; the piece map holds just those), each string under its
+ * lowest id, and none whose score run.c would never accept. */
+static int build_pairs(ikv_tokenizer *t, char *err, size_t errlen)
+{
+    if (ikv_pair_table_init(&t->pairs, (size_t)t->n_vocab) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return IKV_ENOMEM;
+    }
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        const char *p = t->arena + t->off[id];
+        size_t len = t->off[id + 1] - t->off[id];
+        float s = t->scores[id];
+        if (len < 2 || !(s > SPM_MIN_SCORE) || ikv_piece_map_find2(&t->map, p, len, NULL, 0) != id)
+            continue;
+        for (size_t k = 1; k < len; k++) {
+            int32_t a = ikv_piece_map_find2(&t->map, p, k, NULL, 0);
+            if (a < 0)
+                continue;
+            int32_t b = ikv_piece_map_find2(&t->map, p + k, len - k, NULL, 0);
+            if (b >= 0 && ikv_pair_table_add(&t->pairs, a, b, id, s) < 0) {
+                snprintf(err, errlen, "out of memory");
+                return IKV_ENOMEM;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Encoding starts from one token per character, and every merge result is
+ * a token spelled by the characters it covers. So two adjacent character
+ * tokens can end up in one token only if some token's piece spells them
+ * next to each other; everywhere else the text splits into parts that merge
+ * independently (in tok512.bin, before every space): the same result as
+ * one global merge loop, with small heaps instead of one the size of the
+ * text. */
+static int build_links(ikv_tokenizer *t, char *err, size_t errlen)
+{
+    if (ikv_pair_table_init(&t->links, (size_t)t->n_vocab) < 0)
+        goto oom;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        const char *p = t->arena + t->off[id];
+        size_t len = t->off[id + 1] - t->off[id];
+        if (len < 2 || ikv_piece_map_find2(&t->map, p, len, NULL, 0) != id)
+            continue;
+        /* skip tokens with a character that is not a token: unreachable */
+        int reachable = 1;
+        for (size_t i = 0; i < len && reachable;) {
+            size_t c = char_len(p + i, len - i);
+            reachable = ikv_piece_map_find2(&t->map, p + i, c, NULL, 0) >= 0;
+            i += c;
+        }
+        if (!reachable)
+            continue;
+        size_t c0 = char_len(p, len);
+        int32_t prev = ikv_piece_map_find2(&t->map, p, c0, NULL, 0);
+        for (size_t i = c0; i < len;) {
+            size_t c = char_len(p + i, len - i);
+            int32_t cur = ikv_piece_map_find2(&t->map, p + i, c, NULL, 0);
+            if (ikv_pair_table_add(&t->links, prev, cur, id, 0) < 0)
+                goto oom;
+            prev = cur;
+            i += c;
+        }
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return IKV_ENOMEM;
+}
+
 int ikv_spm_init(ikv_tokenizer *t, char *err, size_t errlen)
 {
-    (void)err;
-    (void)errlen;
     /* SentencePiece vocabularies (GGUF "llama") spell spaces U+2581;
      * llama2.c's tokenizer.bin spells them ' '. Go by the majority. */
     long with_space = 0, with_escape = 0;
@@ -80,7 +139,8 @@ int ikv_spm_init(ikv_tokenizer *t, char *err, size_t errlen)
     t->space_escape = with_escape > with_space;
     t->dummy_tok = t->space_escape ? ikv_piece_map_find2(&t->map, SPM_SPACE, 3, NULL, 0)
                                    : ikv_piece_map_find2(&t->map, " ", 1, NULL, 0);
-    return 0;
+    int rc = build_pairs(t, err, errlen);
+    return rc < 0 ? rc : build_links(t, err, errlen);
 }
 
 /* Token of one character (1-4 bytes), spaces escaped as the vocabulary
@@ -119,27 +179,29 @@ int ikv_spm_encode(const ikv_tokenizer *t, const char *text, size_t len, ikv_tok
         rc = push_bytes(t, " ", 1, syms, &n);
 
     for (size_t i = 0; i < len && rc == 0;) {
-        size_t start = i++;
-        /* A character: its first byte and up to three continuation bytes,
-         * cut where run.c cuts it (so stray bytes behave the same). */
-        while (i < len && ((unsigned char)text[i] & 0xc0) == 0x80 && i - start < 4)
-            i++;
-        int32_t id = char_token(t, text + start, i - start);
+        size_t c = char_len(text + i, len - i);
+        int32_t id = char_token(t, text + i, c);
         if (id >= 0)
             syms[n++] = id;
         else
-            rc = push_bytes(t, text + start, i - start, syms, &n);
+            rc = push_bytes(t, text + i, c, syms, &n);
+        i += c;
     }
 
-    if (rc == 0) {
-        ikv_bpe_work work = {0};
-        int m = ikv_bpe_merge(syms, n, spm_pair, t, &work);
-        ikv_bpe_work_free(&work);
+    /* Merge each part between pairs no token spans on its own. */
+    ikv_bpe_work work = {0};
+    for (int start = 0; start < n && rc == 0;) {
+        int end = start + 1;
+        while (end < n && ikv_pair_table_find(&t->links, syms[end - 1], syms[end]))
+            end++;
+        int m = ikv_bpe_merge(syms + start, end - start, &t->pairs, &work);
         if (m < 0)
             rc = m;
         for (int i = 0; i < m && rc == 0; i++)
-            rc = ikv_tokvec_push(out, syms[i]);
+            rc = ikv_tokvec_push(out, syms[start + i]);
+        start = end;
     }
+    ikv_bpe_work_free(&work);
     free(syms);
     return rc;
 }

@@ -436,6 +436,179 @@ static void test_gpt2_bad_merges(void)
     }
 }
 
+/* ---- random merge lists against a naive merger -------------------------- */
+
+/* Vocabulary over the letters a, b, c and Ġ (space): the 256 byte letters,
+ * then tokens made by merging two random earlier tokens; merge k makes
+ * token 256 + k unless the string exists already. */
+#define RND_MERGES 60
+typedef struct rnd_vocab {
+    char text[256 + RND_MERGES][64];
+    const char *pieces[256 + RND_MERGES];
+    uint32_t lens[256 + RND_MERGES];
+    char mtext[RND_MERGES][130];
+    const char *merges[RND_MERGES];
+    uint32_t mlens[RND_MERGES];
+    int n, nm;
+} rnd_vocab;
+
+static int rnd_find(const rnd_vocab *v, const char *s, size_t len)
+{
+    for (int i = 0; i < v->n; i++)
+        if (v->lens[i] == len && memcmp(v->text[i], s, len) == 0)
+            return i;
+    return -1;
+}
+
+static void rnd_build(rnd_vocab *v, uint64_t *rng)
+{
+    memset(v, 0, sizeof *v);
+    for (unsigned b = 0; b < 256; b++) {
+        unsigned cp = letter_of(b);
+        if (cp < 0x80) {
+            v->text[b][0] = (char)cp;
+            v->lens[b] = 1;
+        } else {
+            v->text[b][0] = (char)(0xc0 | (cp >> 6));
+            v->text[b][1] = (char)(0x80 | (cp & 0x3f));
+            v->lens[b] = 2;
+        }
+    }
+    v->n = 256;
+    /* candidates for merging: the letters of a, b, c, space, then new tokens */
+    int pool[256 + RND_MERGES] = {'a', 'b', 'c', ' '};
+    int npool = 4;
+    while (v->nm < RND_MERGES) {
+        int l = pool[tokfx_rand(rng) % npool], r = pool[tokfx_rand(rng) % npool];
+        if (v->lens[l] + v->lens[r] >= 60)
+            continue;
+        char *m = v->mtext[v->nm];
+        memcpy(m, v->text[l], v->lens[l]);
+        m[v->lens[l]] = ' ';
+        memcpy(m + v->lens[l] + 1, v->text[r], v->lens[r]);
+        v->mlens[v->nm] = v->lens[l] + 1 + v->lens[r];
+        v->merges[v->nm] = m;
+        v->nm++;
+        char cat[130];
+        memcpy(cat, v->text[l], v->lens[l]);
+        memcpy(cat + v->lens[l], v->text[r], v->lens[r]);
+        if (rnd_find(v, cat, v->lens[l] + v->lens[r]) < 0) {
+            memcpy(v->text[v->n], cat, v->lens[l] + v->lens[r]);
+            v->lens[v->n] = v->lens[l] + v->lens[r];
+            pool[npool++] = v->n++;
+        }
+    }
+    for (int i = 0; i < v->n; i++)
+        v->pieces[i] = v->text[i];
+}
+
+/* Rank of merging tokens l and r: the first merge "L R" naming them, or -1. */
+static int rnd_rank(const rnd_vocab *v, int l, int r)
+{
+    for (int k = 0; k < v->nm; k++)
+        if (v->mlens[k] == v->lens[l] + 1 + v->lens[r] &&
+            memcmp(v->merges[k], v->text[l], v->lens[l]) == 0 &&
+            v->merges[k][v->lens[l]] == ' ' &&
+            memcmp(v->merges[k] + v->lens[l] + 1, v->text[r], v->lens[r]) == 0)
+            return k;
+    return -1;
+}
+
+typedef struct naive_ctx {
+    const rnd_vocab *v;
+    int whole_first;       /* Llama-3: a piece in the vocabulary is one token */
+    int32_t out[1024];
+    int n;
+} naive_ctx;
+
+/* Per piece: the lowest-rank adjacent pair merges, leftmost first, until
+ * none is left; scans everything after every merge. */
+static int naive_piece(void *ctx, const char *p, size_t len)
+{
+    naive_ctx *c = ctx;
+    int sym[256], n = 0;
+    char letters[512];
+    size_t ll = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned b = (unsigned char)p[i];
+        sym[n++] = (int)b;
+        memcpy(letters + ll, c->v->text[b], c->v->lens[b]);
+        ll += c->v->lens[b];
+    }
+    int whole = c->whole_first ? rnd_find(c->v, letters, ll) : -1;
+    if (whole >= 0) {
+        c->out[c->n++] = whole;
+        return 0;
+    }
+    for (;;) {
+        int best = -1, at = -1;
+        for (int i = 0; i + 1 < n; i++) {
+            int k = rnd_rank(c->v, sym[i], sym[i + 1]);
+            if (k >= 0 && (best < 0 || k < best)) {
+                best = k;
+                at = i;
+            }
+        }
+        if (best < 0)
+            break;
+        char cat[130];
+        size_t a = c->v->lens[sym[at]], b = c->v->lens[sym[at + 1]];
+        memcpy(cat, c->v->text[sym[at]], a);
+        memcpy(cat + a, c->v->text[sym[at + 1]], b);
+        sym[at] = rnd_find(c->v, cat, a + b);
+        memmove(sym + at + 1, sym + at + 2, (size_t)(n - at - 2) * sizeof *sym);
+        n--;
+    }
+    for (int i = 0; i < n; i++)
+        c->out[c->n++] = sym[i];
+    return 0;
+}
+
+static void test_gpt2_random_merge_lists(void)
+{
+    uint64_t rng = 2024;
+    static rnd_vocab v;
+    int differ = 0, total = 0;
+    for (int trial = 0; trial < 20; trial++) {
+        rnd_build(&v, &rng);
+        ikv_pretokenizer pre = (ikv_pretokenizer)(trial % 3);
+        ikv_tokenizer_spec spec = {
+            .kind = IKV_TOK_GPT2, .n_vocab = v.n, .pieces = v.pieces, .piece_lens = v.lens,
+            .n_merges = v.nm, .merges = v.merges, .merge_lens = v.mlens, .pre = pre,
+            .bos_id = -1, .eos_id = -1,
+        };
+        ikv_tokenizer *t = NULL;
+        char err[256];
+        CU_ASSERT_EQUAL_FATAL(ikv_tokenizer_create(&t, &spec, err, sizeof err), 0);
+        ikv_pretok *p = NULL;
+        CU_ASSERT_EQUAL_FATAL(ikv_pretok_create(&p, pre, err, sizeof err), 0);
+        for (int k = 0; k < 50; k++) {
+            char text[200];
+            size_t len = tokfx_rand(&rng) % sizeof text;
+            for (size_t i = 0; i < len; i++)
+                text[i] = "aaabbc  "[tokfx_rand(&rng) % 8];
+            static naive_ctx c;
+            c.v = &v;
+            c.whole_first = pre == IKV_PRE_LLAMA3;
+            c.n = 0;
+            ikv_pretok_split(p, text, len, naive_piece, &c);
+            int32_t got[256];
+            int n = -1;
+            CU_ASSERT_EQUAL(ikv_tokenizer_encode(t, text, len, 0, got, 256, &n), 0);
+            total++;
+            if (n != c.n || memcmp(got, c.out, (size_t)(n > 0 ? n : 0) * sizeof *got) != 0) {
+                if (differ++ < 3)
+                    printf("\n    rules %d differ from the naive merger on \"%.*s\"", (int)pre,
+                           (int)len, text);
+            }
+        }
+        ikv_pretok_free(p);
+        ikv_tokenizer_free(t);
+    }
+    CU_ASSERT_EQUAL(differ, 0);
+    CU_ASSERT_EQUAL(total, 1000);
+}
+
 static void add_suites(void)
 {
     static const ikv_test_case split[] = {
@@ -452,6 +625,7 @@ static void add_suites(void)
         {"round trips of arbitrary bytes", test_gpt2_roundtrip},
         {"long runs", test_gpt2_long_runs},
         {"malformed merges rejected", test_gpt2_bad_merges},
+        {"random merge lists vs a naive merger", test_gpt2_random_merge_lists},
         {NULL, NULL},
     };
     ikv_test_suite("pretokenizer", split);

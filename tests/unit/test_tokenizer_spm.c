@@ -37,6 +37,7 @@ static const struct {
     {" ab", -0.5f}, /* 266 */
     {"abc", -5}, /* 267 */
     {"cc", -4},  /* 268 */
+    {"b a", -6}, /* 269: spans a space */
 };
 #define SMALL_N (259 + ARRAY_LEN(small_pieces))
 
@@ -146,6 +147,9 @@ static void check_small_merges(int escape)
     expect_ids(t, "a\x01", 2, 0, (const int32_t[]){265, 4}, 2);
     /* A space inside the text is a token too: " a" + " ab"... */
     expect_ids(t, "a ab", 4, 0, (const int32_t[]){265, 266}, 2);
+    /* Merges cross a space when a token spans it: " a" (-3), then "b a". */
+    expect_ids(t, "b a", 3, 0, (const int32_t[]){259, 269}, 2);
+    expect_ids(t, "ab a", 4, 0, (const int32_t[]){266, 265}, 2); /* " ab" first */
     /* Special-token spellings are plain text: "<s>" is bytes. */
     expect_ids(t, "<s>", 3, 0, (const int32_t[]){259, 0x3c + 3, 0x73 + 3, 0x3e + 3}, 4);
     /* Empty text: no dummy prefix, only BOS if asked. */
@@ -217,6 +221,87 @@ static void test_small_cut_output(void)
     CU_ASSERT(ikv_tokenizer_encode(t, "abc", 3, 1, out, -1, &n) < 0);
     CU_ASSERT(ikv_tokenizer_encode(t, "abc", 3, 1, out, 2, NULL) < 0);
     ikv_tokenizer_free(t);
+}
+
+/* ---- random vocabularies against run.c ------------------------------------ */
+
+/* llama2.c layout (<unk>, BOS, EOS, 256 byte tokens), then ' ', a, b, c and
+ * tokens made by joining two random earlier ones (spaces land anywhere in
+ * them), with scores from a small range so that ties happen. */
+static void random_vocab(tokfx_vocab *v, uint64_t *rng, int extra)
+{
+    int n = 259 + 4 + extra;
+    memset(v, 0, sizeof *v);
+    v->n = 0;
+    v->pieces = calloc((size_t)n, sizeof *v->pieces);
+    v->lens = calloc((size_t)n, sizeof *v->lens);
+    v->scores = calloc((size_t)n, sizeof *v->scores);
+    v->bos = 1;
+    v->eos = 2;
+    char buf[64];
+    for (int i = 0; i < 259; i++) {
+        if (i < 3)
+            snprintf(buf, sizeof buf, "%s", i == 0 ? "<unk>" : i == 1 ? "\n<s>\n" : "\n</s>\n");
+        else
+            snprintf(buf, sizeof buf, "<0x%02X>", i - 3);
+        v->pieces[i] = strdup(buf);
+        v->lens[i] = (uint32_t)strlen(buf);
+    }
+    v->n = 259;
+    const char *chars[] = {" ", "a", "b", "c"};
+    for (int i = 0; i < 4; i++) {
+        v->pieces[v->n] = strdup(chars[i]);
+        v->lens[v->n] = 1;
+        v->scores[v->n++] = -1000;
+    }
+    for (int tries = 0; v->n < n && tries < 100 * n; tries++) {
+        int a = 259 + (int)(tokfx_rand(rng) % (uint32_t)(v->n - 259));
+        int b = 259 + (int)(tokfx_rand(rng) % (uint32_t)(v->n - 259));
+        size_t la = v->lens[a], lb = v->lens[b];
+        if (la + lb > 12)
+            continue;
+        memcpy(buf, v->pieces[a], la);
+        memcpy(buf + la, v->pieces[b], lb);
+        buf[la + lb] = '\0';
+        int dup = 0;
+        for (int i = 259; i < v->n && !dup; i++)
+            dup = v->lens[i] == la + lb && memcmp(v->pieces[i], buf, la + lb) == 0;
+        if (dup)
+            continue;
+        v->pieces[v->n] = strdup(buf);
+        v->lens[v->n] = (uint32_t)(la + lb);
+        v->scores[v->n++] = -(float)(tokfx_rand(rng) % 20);
+    }
+}
+
+static void test_random_vocabularies(void)
+{
+    uint64_t rng = 77;
+    int differ = 0;
+    for (int trial = 0; trial < 30; trial++) {
+        tokfx_vocab v;
+        random_vocab(&v, &rng, 40);
+        ikv_tokenizer_spec spec = tokfx_spec(&v, IKV_TOK_SPM);
+        ikv_tokenizer *t = NULL;
+        char err[256];
+        CU_ASSERT_EQUAL_FATAL(ikv_tokenizer_create(&t, &spec, err, sizeof err), 0);
+        for (int k = 0; k < 40; k++) {
+            char text[160];
+            size_t len = tokfx_rand(&rng) % sizeof text;
+            for (size_t i = 0; i < len; i++)
+                text[i] = "aabbc   d"[tokfx_rand(&rng) % 9]; /* 'd': byte fallback */
+            int32_t got[200], want[200];
+            int n = encode(t, text, len, 1, got, 200);
+            int m = tokfx_spm_reference(&v, text, len, 1, want, 200);
+            if (n != m || memcmp(got, want, (size_t)m * sizeof *got) != 0) {
+                if (differ++ < 3)
+                    printf("\n    differs from run.c on \"%.*s\"", (int)len, text);
+            }
+        }
+        ikv_tokenizer_free(t);
+        tokfx_vocab_free(&v);
+    }
+    CU_ASSERT_EQUAL(differ, 0);
 }
 
 /* ---- the real vocabularies ------------------------------------------------ */
@@ -480,6 +565,7 @@ static void add_suites(void)
         {"hand-computed merges, U+2581 vocabulary", test_small_merges_escaped},
         {"decode rules", test_small_decode},
         {"output cut at max, bad arguments", test_small_cut_output},
+        {"random vocabularies: same ids as run.c", test_random_vocabularies},
         {NULL, NULL},
     };
     static const ikv_test_case real[] = {

@@ -1,0 +1,461 @@
+#include "config.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture/recorder.h"
+#include "infokv/core.h"
+
+/* Buffered signals of one position. */
+typedef struct slot {
+    int pos;          /* position held, -1 when free */
+    float *q;         /* [L'][H][d] */
+    float *k, *v;     /* [L'][G][d] */
+    float *evolution; /* [L'] */
+    float *lse;       /* [L'][H] */
+    float *out;       /* [L'][H][d] */
+    float *probs;     /* [L'][H][t+1] */
+    float *states;    /* [L'+1][D] */
+    float *logits;    /* [V] */
+    int32_t *topk_ids; /* [K] */
+    float *topk_lp;   /* [K] */
+    float entropy, entropy_topk, logits_lse;
+} slot;
+
+struct ikv_recorder {
+    ikv_trace_writer *writer;
+    const ikv_session *session;
+    unsigned signals;
+    int L, Ls, H, G, d, D, V, K, entropy_k;
+    int window, max_positions;
+    int *slot_of_layer;  /* [L] stored slot of each model layer, -1 if not */
+    int last_layer;      /* model layer whose output is the final residual */
+    slot *slots;         /* [window] */
+    int written;
+    float *carry_logits; /* [V] logits of the last written position */
+    float carry_lse;
+    int have_carry;
+    double *received;    /* [max_positions] or NULL */
+    float *entropy_log;  /* [max_positions] */
+    float *scratch;      /* [max(V, max_positions)] */
+    int32_t *order;      /* [V] */
+    int failed;          /* an allocation or a size check failed in a callback */
+    char err[256];
+};
+
+static void *zalloc(size_t count, size_t size, int *failed)
+{
+    if (*failed || count == 0)
+        return NULL;
+    void *p = calloc(count, size);
+    if (!p)
+        *failed = 1;
+    return p;
+}
+
+static void free_slot(slot *s)
+{
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->evolution);
+    free(s->lse);
+    free(s->out);
+    free(s->probs);
+    free(s->states);
+    free(s->logits);
+    free(s->topk_ids);
+    free(s->topk_lp);
+}
+
+void ikv_recorder_free(ikv_recorder *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; r->slots && i < r->window; i++)
+        free_slot(&r->slots[i]);
+    free(r->slots);
+    free(r->slot_of_layer);
+    free(r->carry_logits);
+    free(r->received);
+    free(r->entropy_log);
+    free(r->scratch);
+    free(r->order);
+    free(r);
+}
+
+int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
+                        const ikv_recorder_config *cfg, char *err, size_t errlen)
+{
+    *out = NULL;
+    const ikv_model_details *m = ikv_model_info(ikv_session_model(cfg->session));
+    const ikv_trace_spec *spec = cfg->spec;
+    if (cfg->window < 1 || cfg->max_positions < 1) {
+        snprintf(err, errlen, "recorder: window and length must be positive");
+        return IKV_EINVAL;
+    }
+    ikv_recorder *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return IKV_ENOMEM;
+    }
+    r->writer = writer;
+    r->session = cfg->session;
+    r->signals = spec->signals;
+    r->L = m->n_layers;
+    r->H = m->n_heads;
+    r->G = m->n_kv_heads;
+    r->d = m->head_dim;
+    r->D = m->dim;
+    r->V = m->vocab_size;
+    r->K = spec->topk;
+    r->entropy_k = spec->entropy_k;
+    r->window = cfg->window;
+    r->max_positions = cfg->max_positions;
+    int failed = 0;
+    r->slot_of_layer = zalloc((size_t)r->L, sizeof *r->slot_of_layer, &failed);
+    for (int l = 0; !failed && l < r->L; l++) {
+        r->slot_of_layer[l] = ikv_trace_writer_layer_slot(writer, l);
+        if (r->slot_of_layer[l] >= 0)
+            r->Ls++;
+    }
+    r->last_layer = r->L - 1;
+    const size_t Ls = (size_t)r->Ls, H = (size_t)r->H, G = (size_t)r->G, d = (size_t)r->d;
+    const unsigned sig = r->signals;
+    r->slots = zalloc((size_t)r->window, sizeof *r->slots, &failed);
+    for (int i = 0; !failed && i < r->window; i++) {
+        slot *s = &r->slots[i];
+        s->pos = -1;
+        if (sig & (IKV_TRACE_QKV | IKV_TRACE_ATTN_STATS)) /* stats recompute a score */
+            s->q = zalloc(Ls * H * d, sizeof(float), &failed);
+        if (sig & IKV_TRACE_QKV) {
+            s->k = zalloc(Ls * G * d, sizeof(float), &failed);
+            s->v = zalloc(Ls * G * d, sizeof(float), &failed);
+        }
+        if (sig & IKV_TRACE_EVOLUTION)
+            s->evolution = zalloc(Ls, sizeof(float), &failed);
+        if (sig & IKV_TRACE_ATTN_STATS) {
+            s->lse = zalloc(Ls * H, sizeof(float), &failed);
+            s->out = zalloc(Ls * H * d, sizeof(float), &failed);
+        }
+        if (sig & IKV_TRACE_ATTN_PROBS)
+            s->probs = zalloc(Ls * H * (size_t)r->max_positions, sizeof(float), &failed);
+        if (sig & IKV_TRACE_STATES)
+            s->states = zalloc((Ls + 1) * (size_t)r->D, sizeof(float), &failed);
+        if (sig & (IKV_TRACE_LOGITS_SUMMARY | IKV_TRACE_LOGITS_FULL))
+            s->logits = zalloc((size_t)r->V, sizeof(float), &failed);
+        if (sig & IKV_TRACE_LOGITS_SUMMARY) {
+            s->topk_ids = zalloc((size_t)r->K, sizeof(int32_t), &failed);
+            s->topk_lp = zalloc((size_t)r->K, sizeof(float), &failed);
+        }
+    }
+    if (sig & IKV_TRACE_LOGITS_SUMMARY)
+        r->carry_logits = zalloc((size_t)r->V, sizeof(float), &failed);
+    if (cfg->track_received)
+        r->received = zalloc((size_t)r->max_positions, sizeof(double), &failed);
+    r->entropy_log = zalloc((size_t)r->max_positions, sizeof(float), &failed);
+    size_t scratch = (size_t)(r->V > r->max_positions ? r->V : r->max_positions);
+    r->scratch = zalloc(scratch, sizeof(float), &failed);
+    r->order = zalloc((size_t)r->V, sizeof(int32_t), &failed);
+    if (!failed && (sig & IKV_TRACE_LOGITS_SUMMARY) && (r->K < 1 || r->K > r->V || r->entropy_k > r->K)) {
+        snprintf(err, errlen, "recorder: top-k %d (entropy over %d) does not fit a vocabulary of %d", r->K,
+                 r->entropy_k, r->V);
+        ikv_recorder_free(r);
+        return IKV_EINVAL;
+    }
+    if (failed) {
+        snprintf(err, errlen, "out of memory for the capture buffers (%d positions)", r->window);
+        ikv_recorder_free(r);
+        return IKV_ENOMEM;
+    }
+    for (int i = 0; i < r->max_positions; i++)
+        r->entropy_log[i] = NAN;
+    *out = r;
+    return IKV_OK;
+}
+
+/* The buffer slot of a position, claimed on first use. */
+static slot *slot_for(ikv_recorder *r, int pos)
+{
+    if (pos < r->written || pos >= r->written + r->window || pos >= r->max_positions) {
+        if (!r->failed)
+            snprintf(r->err, sizeof r->err, "recorder: position %d outside the buffered window [%d, %d)",
+                     pos, r->written, r->written + r->window);
+        r->failed = 1;
+        return NULL;
+    }
+    slot *s = &r->slots[pos % r->window];
+    s->pos = pos;
+    return s;
+}
+
+static void on_qkv(void *user, int layer, int pos, const float *q, const float *k, const float *v)
+{
+    ikv_recorder *r = user;
+    int ls = r->slot_of_layer[layer];
+    slot *s = ls >= 0 ? slot_for(r, pos) : NULL;
+    if (!s)
+        return;
+    size_t hd = (size_t)r->H * (size_t)r->d, gd = (size_t)r->G * (size_t)r->d;
+    memcpy(s->q + (size_t)ls * hd, q, hd * sizeof *q);
+    if (s->k) {
+        memcpy(s->k + (size_t)ls * gd, k, gd * sizeof *k);
+        memcpy(s->v + (size_t)ls * gd, v, gd * sizeof *v);
+    }
+}
+
+/* lse of a row from its largest probability: lse = score_j - log p_j,
+ * with score_j recomputed from the query and the cached key of slot j. */
+static void attention_stats(ikv_recorder *r, int layer, int ls, slot *s, const float *probs,
+                            int n_keys, int stride)
+{
+    const int group = r->H / r->G, d = r->d;
+    const float scale = 1.0f / sqrtf((float)d);
+    for (int h = 0; h < r->H; h++) {
+        const int g = h / group;
+        const float *row = probs + (size_t)h * (size_t)stride;
+        const float *keys = ikv_session_keys(r->session, layer, g);
+        const float *values = ikv_session_values(r->session, layer, g);
+        int best = 0;
+        for (int j = 1; j < n_keys; j++)
+            best = row[j] > row[best] ? j : best;
+        /* the query as the engine used it is the recorded q (after RoPE) */
+        const float *q = s->q ? s->q + ((size_t)ls * (size_t)r->H + (size_t)h) * (size_t)d : NULL;
+        float score = 0.0f;
+        for (int c = 0; q && c < d; c++)
+            score += q[c] * keys[(size_t)best * (size_t)d + (size_t)c];
+        s->lse[(size_t)ls * (size_t)r->H + (size_t)h] = score * scale - logf(row[best]);
+        float *o = s->out + ((size_t)ls * (size_t)r->H + (size_t)h) * (size_t)d;
+        for (int c = 0; c < d; c++)
+            o[c] = 0.0f;
+        for (int j = 0; j < n_keys; j++) {
+            const float p = row[j];
+            const float *vj = values + (size_t)j * (size_t)d;
+            for (int c = 0; c < d; c++)
+                o[c] += p * vj[c];
+        }
+    }
+}
+
+static void on_attention(void *user, int layer, int pos, const float *probs, int n_keys, int stride)
+{
+    ikv_recorder *r = user;
+    if (r->received) {
+        for (int h = 0; h < r->H; h++) {
+            const float *row = probs + (size_t)h * (size_t)stride;
+            for (int j = 0; j < n_keys && j < r->max_positions; j++)
+                r->received[j] += row[j];
+        }
+    }
+    int ls = r->slot_of_layer[layer];
+    if (ls < 0 || !(r->signals & (IKV_TRACE_ATTN_PROBS | IKV_TRACE_ATTN_STATS)))
+        return;
+    slot *s = slot_for(r, pos);
+    if (!s)
+        return;
+    if (r->signals & IKV_TRACE_ATTN_PROBS) {
+        /* the writer takes [L'][H][t+1]: rows of this position's length */
+        size_t len = (size_t)pos + 1;
+        if (n_keys != pos + 1) {
+            snprintf(r->err, sizeof r->err, "recorder: attention row of position %d has %d keys", pos, n_keys);
+            r->failed = 1;
+            return;
+        }
+        for (int h = 0; h < r->H; h++)
+            memcpy(s->probs + ((size_t)ls * (size_t)r->H + (size_t)h) * len,
+                   probs + (size_t)h * (size_t)stride, len * sizeof *probs);
+    }
+    if (r->signals & IKV_TRACE_ATTN_STATS)
+        attention_stats(r, layer, ls, s, probs, n_keys, stride);
+}
+
+static void on_residual(void *user, int layer, int pos, const float *before, const float *after)
+{
+    ikv_recorder *r = user;
+    int ls = r->slot_of_layer[layer];
+    int final = (r->signals & IKV_TRACE_STATES) && layer == r->last_layer;
+    if (ls < 0 && !final)
+        return;
+    slot *s = slot_for(r, pos);
+    if (!s)
+        return;
+    if (ls >= 0 && (r->signals & IKV_TRACE_EVOLUTION))
+        s->evolution[ls] = ikv_evolution(before, after, r->D);
+    if (r->signals & IKV_TRACE_STATES) {
+        if (ls >= 0)
+            memcpy(s->states + (size_t)ls * (size_t)r->D, before, (size_t)r->D * sizeof *before);
+        if (final)
+            memcpy(s->states + (size_t)r->Ls * (size_t)r->D, after, (size_t)r->D * sizeof *after);
+    }
+}
+
+/* Indices of the k largest logits, largest first (a min-heap of k). */
+static void top_k(const float *x, int n, int k, int32_t *out)
+{
+    int size = 0;
+    for (int i = 0; i < n; i++) {
+        if (size < k) {
+            int c = size++;
+            out[c] = i;
+            while (c > 0) { /* sift up: smallest at the root */
+                int p = (c - 1) / 2;
+                if (x[out[p]] < x[out[c]] || (x[out[p]] == x[out[c]] && out[p] > out[c]))
+                    break;
+                int32_t t = out[p];
+                out[p] = out[c];
+                out[c] = t;
+                c = p;
+            }
+        } else if (x[i] > x[out[0]]) {
+            out[0] = i;
+            int c = 0;
+            for (;;) {
+                int a = 2 * c + 1, b = a + 1, m = c;
+                if (a < size && (x[out[a]] < x[out[m]] || (x[out[a]] == x[out[m]] && out[a] > out[m])))
+                    m = a;
+                if (b < size && (x[out[b]] < x[out[m]] || (x[out[b]] == x[out[m]] && out[b] > out[m])))
+                    m = b;
+                if (m == c)
+                    break;
+                int32_t t = out[m];
+                out[m] = out[c];
+                out[c] = t;
+                c = m;
+            }
+        }
+    }
+    /* heap to descending order: repeatedly move the root to the end */
+    for (int end = size - 1; end > 0; end--) {
+        int32_t t = out[0];
+        out[0] = out[end];
+        out[end] = t;
+        int c = 0;
+        for (;;) {
+            int a = 2 * c + 1, b = a + 1, m = c;
+            if (a < end && (x[out[a]] < x[out[m]] || (x[out[a]] == x[out[m]] && out[a] > out[m])))
+                m = a;
+            if (b < end && (x[out[b]] < x[out[m]] || (x[out[b]] == x[out[m]] && out[b] > out[m])))
+                m = b;
+            if (m == c)
+                break;
+            int32_t u = out[m];
+            out[m] = out[c];
+            out[c] = u;
+            c = m;
+        }
+    }
+}
+
+static float logsumexp(const float *x, int n)
+{
+    float mx = x[0];
+    for (int i = 1; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    double z = 0.0;
+    for (int i = 0; i < n; i++)
+        z += exp((double)x[i] - (double)mx);
+    return mx + (float)log(z);
+}
+
+static void on_logits(void *user, int pos, const float *logits)
+{
+    ikv_recorder *r = user;
+    slot *s = slot_for(r, pos);
+    if (!s)
+        return;
+    memcpy(s->logits, logits, (size_t)r->V * sizeof *logits);
+    s->entropy = ikv_entropy_from_logits(logits, r->V);
+    if (pos < r->max_positions)
+        r->entropy_log[pos] = s->entropy;
+    if (r->signals & IKV_TRACE_LOGITS_SUMMARY) {
+        s->logits_lse = logsumexp(logits, r->V);
+        top_k(logits, r->V, r->K, s->topk_ids);
+        for (int i = 0; i < r->K; i++)
+            s->topk_lp[i] = logits[s->topk_ids[i]] - s->logits_lse;
+        s->entropy_topk = ikv_entropy_from_logits(s->topk_lp, r->entropy_k);
+    }
+}
+
+ikv_observer ikv_recorder_observer(ikv_recorder *r)
+{
+    ikv_observer o;
+    memset(&o, 0, sizeof o);
+    o.user = r;
+    const unsigned sig = r->signals;
+    if (sig & (IKV_TRACE_QKV | IKV_TRACE_ATTN_STATS))
+        o.on_qkv = on_qkv;
+    if ((sig & (IKV_TRACE_ATTN_PROBS | IKV_TRACE_ATTN_STATS)) || r->received)
+        o.on_attention = on_attention;
+    if (sig & (IKV_TRACE_EVOLUTION | IKV_TRACE_STATES))
+        o.on_residual = on_residual;
+    if (sig & (IKV_TRACE_LOGITS_SUMMARY | IKV_TRACE_LOGITS_FULL))
+        o.on_logits = on_logits;
+    return o;
+}
+
+int ikv_recorder_write(ikv_recorder *r, const int32_t *tokens, int upto, char *err, size_t errlen)
+{
+    if (r->failed) {
+        snprintf(err, errlen, "%s", r->err);
+        return IKV_EINVAL;
+    }
+    if (upto > r->written + r->window || upto > r->max_positions) {
+        snprintf(err, errlen, "recorder: %d positions to write, the buffer holds %d", upto - r->written,
+                 r->window);
+        return IKV_EINVAL;
+    }
+    for (int t = r->written; t < upto; t++) {
+        slot *s = &r->slots[t % r->window];
+        if (s->pos != t) {
+            snprintf(err, errlen, "recorder: no signals arrived for position %d", t);
+            return IKV_ESTATE;
+        }
+        ikv_trace_row row;
+        memset(&row, 0, sizeof row);
+        row.token = tokens[t];
+        row.entropy = s->entropy;
+        row.entropy_topk = s->entropy_topk;
+        row.logprob = r->have_carry ? r->carry_logits[tokens[t]] - r->carry_lse : NAN;
+        row.topk_ids = s->topk_ids;
+        row.topk_logprobs = s->topk_lp;
+        row.evolution = s->evolution;
+        row.q = s->q;
+        row.k = s->k;
+        row.v = s->v;
+        row.lse = s->lse;
+        row.out = s->out;
+        row.probs = s->probs;
+        row.states = s->states;
+        row.logits = s->logits;
+        if (ikv_trace_write_position(r->writer, &row) != 0) {
+            snprintf(err, errlen, "%s", ikv_trace_writer_error(r->writer));
+            return IKV_EINVAL;
+        }
+        if (r->carry_logits) {
+            memcpy(r->carry_logits, s->logits, (size_t)r->V * sizeof *s->logits);
+            r->carry_lse = s->logits_lse;
+            r->have_carry = 1;
+        }
+        s->pos = -1;
+        r->written = t + 1;
+    }
+    return IKV_OK;
+}
+
+int ikv_recorder_positions(const ikv_recorder *r)
+{
+    return r->written;
+}
+
+const double *ikv_recorder_received(const ikv_recorder *r)
+{
+    return r->received;
+}
+
+const float *ikv_recorder_entropy(const ikv_recorder *r)
+{
+    return r->entropy_log;
+}

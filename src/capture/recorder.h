@@ -1,0 +1,62 @@
+/*
+ * The recorder: turns a session's observer callbacks into trace rows.
+ *
+ * It buffers the signals of up to `window` consecutive positions (the
+ * largest number a single prefill or decode call processes), computes what
+ * the trace stores from what the engine hands out (entropy and top-k from
+ * logits, evolution from residuals, log-sum-exp and head outputs from the
+ * attention rows and the session's cache), and writes whole positions in
+ * order once the caller says their tokens and signals are all there.
+ *
+ *   ikv_recorder_create(&rec, writer, &config, err, sizeof err);
+ *   ikv_observer obs = ikv_recorder_observer(rec);
+ *   ikv_session_set_observer(session, &obs);
+ *   ikv_session_prefill(session, tokens, n);        // fills the buffer
+ *   ikv_recorder_write(rec, tokens, n, err, ...);   // writes positions < n
+ */
+#ifndef IKV_CAPTURE_RECORDER_H
+#define IKV_CAPTURE_RECORDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/observer.h"
+#include "model/session.h"
+#include "trace/trace.h"
+
+typedef struct ikv_recorder ikv_recorder;
+
+typedef struct ikv_recorder_config {
+    const ikv_session *session;  /* read for cached keys/values (attn stats) */
+    const ikv_trace_spec *spec;  /* the writer's spec: signals, topk, layers */
+    int window;                  /* most positions one session call processes */
+    int max_positions;           /* longest sequence (dense attention rows) */
+    int track_received;          /* 1: sum the attention each key receives */
+} ikv_recorder_config;
+
+int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
+                        const ikv_recorder_config *config, char *err, size_t errlen);
+void ikv_recorder_free(ikv_recorder *r);
+
+/* The observer to attach to the session: only the callbacks the recorded
+ * signals need are set, so the engine computes nothing else. */
+ikv_observer ikv_recorder_observer(ikv_recorder *r);
+
+/* Writes positions [written so far, upto): tokens[t] is the token at
+ * position t. Every position written must have been processed by the
+ * session since the previous write. */
+int ikv_recorder_write(ikv_recorder *r, const int32_t *tokens, int upto, char *err,
+                       size_t errlen);
+
+/* Positions written so far. */
+int ikv_recorder_positions(const ikv_recorder *r);
+
+/* Attention received by each position, summed over stored layers and all
+ * query heads ([max_positions]), when track_received is set; else NULL. */
+const double *ikv_recorder_received(const ikv_recorder *r);
+
+/* Entropy (full distribution, nats) at each written position
+ * ([max_positions]); NaN where not recorded. */
+const float *ikv_recorder_entropy(const ikv_recorder *r);
+
+#endif

@@ -1,0 +1,644 @@
+/*
+ * The trace writer: creates the schema's datasets for the selected
+ * signals, takes one row of signals per position, buffers a block of
+ * positions and writes it as whole chunks (one H5Dwrite per dataset and
+ * block), and at close records n_tokens/complete and renames the
+ * temporary file to its final name.
+ *
+ * Block buffers have the dataset's shape with the T axis cut to the block
+ * length B: [outer][B][inner], where outer is the product of the axes
+ * before T (layers, heads) and inner of those after it (head dim, ...).
+ * attn/probs is [L'][H][B][W] with W = t0 + B columns, zero above the
+ * diagonal.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trace/writer_internal.h"
+#include "util/outfile.h"
+
+/* Target and limits of chunk sizes (bytes). Chunks of the big per-layer
+ * tensors hold exactly one block of positions so that every write covers
+ * whole chunks; small datasets get longer chunks whose partly filled band
+ * stays in HDF5's chunk cache. */
+#define CHUNK_TARGET (256 * 1024)
+#define CHUNK_MAX (4 * 1024 * 1024)
+#define BAND_BUDGET (4 * 1024 * 1024)
+#define DEFAULT_BLOCK 64
+#define MAX_BLOCK 4096 /* buffers hold a block of every selected signal */
+
+static void vset(ikv_trace_writer *w, int with_detail, const char *fmt, va_list ap)
+{
+    char msg[512], detail[256] = "";
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (with_detail)
+        ikv_h5_detail(detail, sizeof detail);
+    else
+        H5Eclear2(H5E_DEFAULT);
+    ikv_join_msg(w->err, sizeof w->err, w->final_path, msg, detail);
+}
+
+void ikv_writer_fail(ikv_trace_writer *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vset(w, 1, fmt, ap);
+    va_end(ap);
+}
+
+void ikv_writer_msg(ikv_trace_writer *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vset(w, 0, fmt, ap);
+    va_end(ap);
+}
+
+const char *ikv_trace_writer_error(const ikv_trace_writer *w)
+{
+    return w ? w->err : "no writer";
+}
+
+int ikv_trace_writer_positions(const ikv_trace_writer *w)
+{
+    return w ? (int)w->n_written : 0;
+}
+
+int ikv_trace_writer_layer_slot(const ikv_trace_writer *w, int layer)
+{
+    if (!w || layer < 0 || layer >= w->meta.n_layers)
+        return -1;
+    return w->slot_of[layer];
+}
+
+static int check_spec(const ikv_trace_meta *meta, const ikv_trace_spec *spec, char *what,
+                      size_t wlen)
+{
+    if (spec->signals & ~(unsigned)IKV_TRACE_ALL) {
+        snprintf(what, wlen, "unknown signal bits 0x%x", spec->signals & ~(unsigned)IKV_TRACE_ALL);
+        return -1;
+    }
+    if (spec->dtype != IKV_TRACE_F32 && spec->dtype != IKV_TRACE_F16) {
+        snprintf(what, wlen, "unknown dtype %d", (int)spec->dtype);
+        return -1;
+    }
+    if ((spec->signals & IKV_TRACE_LOGITS_SUMMARY) &&
+        (spec->topk < 1 || spec->topk > meta->vocab_size || spec->entropy_k < 1 ||
+         spec->entropy_k > meta->vocab_size)) {
+        snprintf(what, wlen, "topk = %d and entropy_k = %d must lie in [1, vocab_size = %d]",
+                 spec->topk, spec->entropy_k, meta->vocab_size);
+        return -1;
+    }
+    if (spec->chunk_tokens < 0 || spec->chunk_tokens > MAX_BLOCK) {
+        snprintf(what, wlen, "chunk_tokens = %d out of range [0, %d]", spec->chunk_tokens,
+                 MAX_BLOCK);
+        return -1;
+    }
+    if (spec->deflate_level < 0 || spec->deflate_level > 9) {
+        snprintf(what, wlen, "deflate_level = %d out of range [0, 9]", spec->deflate_level);
+        return -1;
+    }
+    if (spec->expected_tokens < 0) {
+        snprintf(what, wlen, "expected_tokens = %d is negative", spec->expected_tokens);
+        return -1;
+    }
+    if (spec->layers) {
+        if (spec->n_layers < 1 || spec->n_layers > meta->n_layers) {
+            snprintf(what, wlen, "layer subset of %d layers, model has %d", spec->n_layers,
+                     meta->n_layers);
+            return -1;
+        }
+        for (int i = 0; i < spec->n_layers; i++) {
+            int l = spec->layers[i];
+            if (l < 0 || l >= meta->n_layers || (i > 0 && l <= spec->layers[i - 1])) {
+                snprintf(what, wlen,
+                         "layer subset must be ascending model layers in [0, %d); got %d at %d",
+                         meta->n_layers, l, i);
+                return -1;
+            }
+        }
+    } else if (spec->n_layers != 0) {
+        snprintf(what, wlen, "n_layers = %d without a layer list", spec->n_layers);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_root_attrs(ikv_trace_writer *w)
+{
+    const ikv_trace_meta *m = &w->meta;
+    hid_t root = w->file;
+    int32_t *layers = malloc(sizeof *layers * (size_t)w->n_slots);
+    if (!layers)
+        return -1;
+    for (int i = 0; i < w->n_slots; i++)
+        layers[i] = w->layers[i];
+    int bad = ikv_h5_attr_write_string(root, "format", IKV_TRACE_FORMAT) ||
+              ikv_h5_attr_write_int(root, "version", IKV_TRACE_VERSION) ||
+              ikv_h5_attr_write_string(root, "model_name", m->model_name) ||
+              ikv_h5_attr_write_string(root, "arch", m->arch) ||
+              ikv_h5_attr_write_int(root, "n_layers", m->n_layers) ||
+              ikv_h5_attr_write_int(root, "n_heads", m->n_heads) ||
+              ikv_h5_attr_write_int(root, "n_kv_heads", m->n_kv_heads) ||
+              ikv_h5_attr_write_int(root, "head_dim", m->head_dim) ||
+              ikv_h5_attr_write_int(root, "dim", m->dim) ||
+              ikv_h5_attr_write_int(root, "hidden_dim", m->hidden_dim) ||
+              ikv_h5_attr_write_int(root, "vocab_size", m->vocab_size) ||
+              ikv_h5_attr_write_double(root, "rope_theta", m->rope_theta) ||
+              ikv_h5_attr_write_double(root, "norm_eps", m->norm_eps) ||
+              ikv_h5_attr_write_int(root, "n_prompt", m->n_prompt) ||
+              ikv_h5_attr_write_int(root, "n_tokens", 0) ||
+              ikv_h5_attr_write_int(root, "complete", 0) ||
+              ikv_h5_attr_write_string(root, "producer", m->producer) ||
+              ikv_h5_attr_write_string(root, "created", m->created) ||
+              ikv_h5_attr_write_string(root, "model_sha256", m->model_sha256) ||
+              ikv_h5_attr_write_string(root, "command", m->command) ||
+              ikv_h5_attr_write_i32s(root, "layers", layers, w->n_slots) ||
+              ikv_h5_attr_write_string(root, "dtype",
+                                       w->spec.dtype == IKV_TRACE_F16 ? "f16" : "f32");
+    free(layers);
+    return bad ? -1 : 0;
+}
+
+/* Chunk shape and chunk-cache size for one dataset; see the top comment. */
+static void choose_chunk(const ikv_trace_writer *w, wdset *d, hsize_t *chunk,
+                         size_t *cache_bytes)
+{
+    const ikv_dset_def *def = d->def;
+    hsize_t B = (hsize_t)w->block;
+    int64_t pos_elems = 1; /* elements of one position in the whole dataset */
+    int64_t slice = 1;     /* elements of one position within one chunk */
+    for (int i = 0; i < def->rank; i++) {
+        ikv_axis ax = def->axes[i];
+        hsize_t full = (hsize_t)ikv_axis_size(ax, &w->meta, w->n_slots, w->spec.topk, 0);
+        switch (ax) {
+        case IKV_AX_T: chunk[i] = B; continue;
+        case IKV_AX_L:
+        case IKV_AX_L1: chunk[i] = 1; break;
+        case IKV_AX_H:
+        case IKV_AX_G: chunk[i] = w->spec.chunk_all_heads ? full : 1; break;
+        default: chunk[i] = full; break;
+        }
+        pos_elems *= (int64_t)full;
+        slice *= (int64_t)chunk[i];
+    }
+    *cache_bytes = 0; /* HDF5's default */
+    int64_t esize = (int64_t)d->esize;
+    int t_ax = d->t_axis;
+    /* Small per-position data (1-D signals, lse, evolution, small models):
+     * lengthen the chunk along T while the partly filled band fits the
+     * cache budget. attn/probs keeps square [.., B, B] chunks. */
+    if (!d->probs && pos_elems * esize * (int64_t)B * 2 <= BAND_BUDGET) {
+        int64_t want = (CHUNK_TARGET + slice * esize * (int64_t)B - 1) / (slice * esize * (int64_t)B);
+        int64_t band_max = BAND_BUDGET / (pos_elems * esize * (int64_t)B);
+        int64_t m = want < band_max ? want : band_max;
+        if (w->spec.expected_tokens > 0) {
+            int64_t exp_blocks = (w->spec.expected_tokens + (int64_t)B - 1) / (int64_t)B;
+            if (m > exp_blocks)
+                m = exp_blocks;
+        }
+        if (m * (int64_t)B > IKV_MAX_CHUNK_TOKENS)
+            m = IKV_MAX_CHUNK_TOKENS / (int64_t)B;
+        if (m < 1)
+            m = 1;
+        chunk[t_ax] = (hsize_t)m * B;
+        if (m > 1)
+            *cache_bytes = (size_t)(pos_elems * esize * (int64_t)chunk[t_ax]) + 1024 * 1024;
+    }
+    /* At most CHUNK_MAX per chunk (wide rows, long blocks, many heads):
+     * split the heads, then the last axis (V, D, d, or probs' columns).
+     * A block still covers every chunk it touches in one write. */
+    int last = def->rank - 1;
+    for (;;) {
+        int64_t bytes = esize;
+        for (int i = 0; i < def->rank; i++)
+            bytes *= (int64_t)chunk[i];
+        if (bytes <= CHUNK_MAX)
+            break;
+        int ax = -1;
+        for (int i = 0; i < def->rank; i++)
+            if ((def->axes[i] == IKV_AX_H || def->axes[i] == IKV_AX_G) && chunk[i] > 1)
+                ax = i;
+        if (ax < 0 && chunk[last] > 1 && (last != t_ax || d->probs))
+            ax = last;
+        if (ax < 0)
+            break;
+        chunk[ax] = (chunk[ax] + 1) / 2;
+    }
+}
+
+static int create_dataset(ikv_trace_writer *w, wdset *d)
+{
+    const ikv_dset_def *def = d->def;
+    hsize_t dims[IKV_TRACE_MAX_RANK], maxdims[IKV_TRACE_MAX_RANK], chunk[IKV_TRACE_MAX_RANK];
+    d->t_axis = -1;
+    d->outer = 1;
+    d->inner = 1;
+    for (int i = 0; i < def->rank; i++) {
+        ikv_axis ax = def->axes[i];
+        int64_t n = ikv_axis_size(ax, &w->meta, w->n_slots, w->spec.topk, 0);
+        dims[i] = (hsize_t)n;
+        maxdims[i] = ax == IKV_AX_T ? H5S_UNLIMITED : (hsize_t)n;
+        if (ax == IKV_AX_T) {
+            if (d->t_axis < 0)
+                d->t_axis = i;
+        } else if (d->t_axis < 0) {
+            d->outer *= n;
+        } else {
+            d->inner *= n;
+        }
+    }
+    d->probs = def->axes[def->rank - 1] == IKV_AX_T && def->rank > 1 &&
+               def->axes[def->rank - 2] == IKV_AX_T;
+    d->half = def->big && w->spec.dtype == IKV_TRACE_F16;
+    d->esize = d->half ? 2 : 4;
+    size_t cache_bytes = 0;
+    choose_chunk(w, d, chunk, &cache_bytes);
+
+    hid_t space = H5Screate_simple(def->rank, dims, maxdims);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    hid_t lcpl = ikv_h5_lcpl();
+    hid_t ftype = def->is_int ? H5Tcopy(H5T_STD_I32LE)
+                  : d->half   ? ikv_h5_half_file_type()
+                              : H5Tcopy(H5T_IEEE_F32LE);
+    int rc = -1;
+    if (space >= 0 && dcpl >= 0 && dapl >= 0 && lcpl >= 0 && ftype >= 0 &&
+        H5Pset_chunk(dcpl, def->rank, chunk) >= 0 &&
+        (w->spec.deflate_level == 0 ||
+         (H5Pset_shuffle(dcpl) >= 0 && H5Pset_deflate(dcpl, (unsigned)w->spec.deflate_level) >= 0)) &&
+        (cache_bytes == 0 || H5Pset_chunk_cache(dapl, 12421, cache_bytes, 1.0) >= 0)) {
+        d->id = H5Dcreate2(w->file, def->path, ftype, space, lcpl, dcpl, dapl);
+        if (d->id >= 0) {
+            memcpy(d->dims, dims, sizeof dims);
+            rc = 0;
+            if (ikv_h5_attr_write_string(d->id, "description", def->description) ||
+                (def->units[0] && ikv_h5_attr_write_string(d->id, "units", def->units)))
+                rc = -1;
+            if (strcmp(def->path, "/logits/entropy_topk") == 0)
+                rc |= ikv_h5_attr_write_int(d->id, "k", w->spec.entropy_k);
+            else if (strncmp(def->path, "/logits/topk_", 13) == 0)
+                rc |= ikv_h5_attr_write_int(d->id, "k", w->spec.topk);
+        }
+    }
+    if (ftype >= 0)
+        H5Tclose(ftype);
+    if (lcpl >= 0)
+        H5Pclose(lcpl);
+    if (dapl >= 0)
+        H5Pclose(dapl);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (space >= 0)
+        H5Sclose(space);
+    if (rc != 0) {
+        ikv_writer_fail(w, "cannot create dataset %s", def->path);
+        return IKV_TRACE_EIO;
+    }
+    /* Block buffer; probs' grows with T and is sized at each block start. */
+    if (!d->probs) {
+        size_t bytes = (size_t)d->outer * (size_t)w->block * (size_t)d->inner * d->esize;
+        d->buf = calloc(1, bytes);
+        if (!d->buf) {
+            ikv_writer_msg(w, "out of memory for a %zu-byte block of %s", bytes, def->path);
+            return IKV_TRACE_ENOMEM;
+        }
+        d->buf_bytes = bytes;
+    }
+    return IKV_TRACE_OK;
+}
+
+static void release(ikv_trace_writer *w)
+{
+    for (int i = 0; i < w->n_ds; i++) {
+        if (w->ds[i].id >= 0)
+            H5Dclose(w->ds[i].id);
+        free(w->ds[i].buf);
+    }
+    if (w->half_mem >= 0)
+        H5Tclose(w->half_mem);
+    if (w->file >= 0)
+        H5Fclose(w->file);
+    H5Eclear2(H5E_DEFAULT);
+    free(w->layers);
+    free(w->slot_of);
+    free(w);
+}
+
+int ikv_trace_writer_create(ikv_trace_writer **out, const char *final_path,
+                            const ikv_trace_meta *meta, const ikv_trace_spec *spec, char *err,
+                            size_t errlen)
+{
+    char what[256];
+    *out = NULL;
+    if (!final_path || !meta || !spec) {
+        snprintf(err, errlen, "trace writer: missing path, meta or spec");
+        return IKV_TRACE_EINVAL;
+    }
+    if (ikv_check_meta(meta, what, sizeof what) || check_spec(meta, spec, what, sizeof what)) {
+        snprintf(err, errlen, "%s: %s", final_path, what);
+        return IKV_TRACE_EINVAL;
+    }
+    ikv_h5_quiet();
+    ikv_trace_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "%s: out of memory", final_path);
+        return IKV_TRACE_ENOMEM;
+    }
+    w->file = -1;
+    w->half_mem = -1;
+    for (int i = 0; i < IKV_N_DSETS; i++)
+        w->ds[i].id = -1;
+    w->meta = *meta;
+    w->spec = *spec;
+    w->spec.signals |= IKV_TRACE_TOKENS;
+    w->n_slots = spec->layers ? spec->n_layers : meta->n_layers;
+    w->layers = malloc(sizeof *w->layers * (size_t)w->n_slots);
+    w->slot_of = malloc(sizeof *w->slot_of * (size_t)meta->n_layers);
+    if (!w->layers || !w->slot_of) {
+        release(w);
+        snprintf(err, errlen, "%s: out of memory", final_path);
+        return IKV_TRACE_ENOMEM;
+    }
+    for (int l = 0; l < meta->n_layers; l++)
+        w->slot_of[l] = -1;
+    for (int i = 0; i < w->n_slots; i++) {
+        w->layers[i] = spec->layers ? spec->layers[i] : i;
+        w->slot_of[w->layers[i]] = i;
+    }
+    w->spec.layers = w->layers;
+    w->spec.n_layers = w->n_slots;
+    w->block = spec->chunk_tokens > 0 ? spec->chunk_tokens : DEFAULT_BLOCK;
+    w->spec.chunk_tokens = w->block;
+    if (!w->meta.producer[0])
+        snprintf(w->meta.producer, sizeof w->meta.producer, "infokv %s", PACKAGE_VERSION);
+    if (!w->meta.created[0]) {
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(w->meta.created, sizeof w->meta.created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    if (snprintf(w->final_path, sizeof w->final_path, "%s", final_path) >= (int)sizeof w->final_path ||
+        ikv_temp_name(final_path, w->temp_path, sizeof w->temp_path) != 0) {
+        release(w);
+        snprintf(err, errlen, "%s: path too long", final_path);
+        return IKV_TRACE_EINVAL;
+    }
+    /* Create the file once with open() for an errno-based message (HDF5's
+     * own says little about why a create failed). */
+    int fd = open(w->temp_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot create %s: %s", final_path, w->temp_path,
+                 strerror(errno));
+        release(w);
+        return IKV_TRACE_EIO;
+    }
+    close(fd);
+    w->file = H5Fcreate(w->temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    w->half_mem = ikv_h5_half_native_type();
+    if (w->file < 0 || w->half_mem < 0) {
+        ikv_writer_fail(w, "cannot create HDF5 file %s", w->temp_path);
+        snprintf(err, errlen, "%s", w->err);
+        unlink(w->temp_path);
+        release(w);
+        return IKV_TRACE_EIO;
+    }
+    int rc = IKV_TRACE_OK;
+    if (write_root_attrs(w) != 0) {
+        ikv_writer_fail(w, "cannot write the root attributes");
+        rc = IKV_TRACE_EIO;
+    }
+    for (int i = 0; i < IKV_N_DSETS && rc == IKV_TRACE_OK; i++) {
+        if (!(ikv_dset_defs[i].signal & w->spec.signals))
+            continue;
+        wdset *d = &w->ds[w->n_ds++];
+        d->def = &ikv_dset_defs[i];
+        rc = create_dataset(w, d);
+    }
+    if (rc != IKV_TRACE_OK) {
+        snprintf(err, errlen, "%s", w->err);
+        ikv_trace_writer_abort(w);
+        return rc;
+    }
+    *out = w;
+    return IKV_TRACE_OK;
+}
+
+/* Source of one position's data for dataset d, or NULL when missing. */
+static const void *row_source(const wdset *d, const ikv_trace_row *row)
+{
+    const char *p = d->def->path;
+    if (strcmp(p, "/tokens") == 0) return &row->token;
+    if (strcmp(p, "/logits/entropy") == 0) return &row->entropy;
+    if (strcmp(p, "/logits/entropy_topk") == 0) return &row->entropy_topk;
+    if (strcmp(p, "/logits/logprob") == 0) return &row->logprob;
+    if (strcmp(p, "/logits/topk_ids") == 0) return row->topk_ids;
+    if (strcmp(p, "/logits/topk_logprobs") == 0) return row->topk_logprobs;
+    if (strcmp(p, "/logits/full") == 0) return row->logits;
+    if (strcmp(p, "/hidden/evolution") == 0) return row->evolution;
+    if (strcmp(p, "/hidden/states") == 0) return row->states;
+    if (strcmp(p, "/qkv/q") == 0) return row->q;
+    if (strcmp(p, "/qkv/k") == 0) return row->k;
+    if (strcmp(p, "/qkv/v") == 0) return row->v;
+    if (strcmp(p, "/attn/lse") == 0) return row->lse;
+    if (strcmp(p, "/attn/out") == 0) return row->out;
+    if (strcmp(p, "/attn/probs") == 0) return row->probs;
+    return NULL;
+}
+
+/* Sizes the probs buffer for the block starting at t0: W = t0 + B columns. */
+static int begin_probs_block(ikv_trace_writer *w, wdset *d)
+{
+    int64_t width = w->t0 + w->block;
+    int64_t dims[3] = {d->outer, w->block, width};
+    int64_t bytes = ikv_checked_product(dims, 3, (int64_t)d->esize);
+    if (bytes < 0 || (uint64_t)bytes > SIZE_MAX) {
+        ikv_writer_msg(w, "attn/probs block too large at position %lld", (long long)w->t0);
+        return IKV_TRACE_ENOMEM;
+    }
+    if ((size_t)bytes > d->buf_bytes) {
+        void *p = realloc(d->buf, (size_t)bytes);
+        if (!p) {
+            ikv_writer_msg(w, "out of memory for a %lld-byte attn/probs block at position %lld",
+                           (long long)bytes, (long long)w->t0);
+            return IKV_TRACE_ENOMEM;
+        }
+        d->buf = p;
+        d->buf_bytes = (size_t)bytes;
+    }
+    /* No memset: each row zeroes its own columns after the diagonal when
+     * it is written, so only rows actually written touch memory. */
+    d->inner = width;
+    return IKV_TRACE_OK;
+}
+
+static int flush_block(ikv_trace_writer *w)
+{
+    int n = w->n_block;
+    if (n == 0)
+        return IKV_TRACE_OK;
+    for (int i = 0; i < w->n_ds; i++) {
+        wdset *d = &w->ds[i];
+        const ikv_dset_def *def = d->def;
+        hsize_t start[IKV_TRACE_MAX_RANK], count[IKV_TRACE_MAX_RANK], mdims[IKV_TRACE_MAX_RANK];
+        for (int a = 0; a < def->rank; a++) {
+            start[a] = 0;
+            count[a] = d->dims[a];
+            mdims[a] = d->dims[a];
+        }
+        d->dims[d->t_axis] = (hsize_t)(w->t0 + n);
+        start[d->t_axis] = (hsize_t)w->t0;
+        count[d->t_axis] = (hsize_t)n;
+        mdims[d->t_axis] = (hsize_t)w->block;
+        if (d->probs) {
+            d->dims[def->rank - 1] = (hsize_t)(w->t0 + n);
+            count[def->rank - 1] = (hsize_t)(w->t0 + n);
+            mdims[def->rank - 1] = (hsize_t)d->inner;
+        }
+        hid_t fspace = -1, mspace = -1;
+        hsize_t zero[IKV_TRACE_MAX_RANK] = {0, 0, 0, 0};
+        int ok = H5Dset_extent(d->id, d->dims) >= 0 && (fspace = H5Dget_space(d->id)) >= 0 &&
+                 H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+                 (mspace = H5Screate_simple(def->rank, mdims, NULL)) >= 0 &&
+                 H5Sselect_hyperslab(mspace, H5S_SELECT_SET, zero, NULL, count, NULL) >= 0 &&
+                 H5Dwrite(d->id,
+                          def->is_int ? H5T_NATIVE_INT32 : d->half ? w->half_mem : H5T_NATIVE_FLOAT,
+                          mspace, fspace, H5P_DEFAULT, d->buf) >= 0;
+        if (mspace >= 0)
+            H5Sclose(mspace);
+        if (fspace >= 0)
+            H5Sclose(fspace);
+        if (!ok) {
+            ikv_writer_fail(w, "cannot write positions %lld..%lld of %s", (long long)w->t0,
+                            (long long)(w->t0 + n - 1), def->path);
+            w->failed = 1;
+            return IKV_TRACE_EIO;
+        }
+    }
+    w->t0 += n;
+    w->n_block = 0;
+    return IKV_TRACE_OK;
+}
+
+int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
+{
+    if (!w || !row)
+        return IKV_TRACE_EINVAL;
+    if (w->failed)
+        return IKV_TRACE_ESTATE; /* w->err still holds the failure */
+    if (w->n_written >= IKV_MAX_TOKENS) {
+        ikv_writer_msg(w, "more than %d positions", IKV_MAX_TOKENS);
+        return IKV_TRACE_EINVAL;
+    }
+    int64_t t = w->n_written;
+    int j = w->n_block;
+    /* Check every pointer before copying anything: a rejected row leaves
+     * the writer as it was. */
+    for (int i = 0; i < w->n_ds; i++) {
+        if (!row_source(&w->ds[i], row)) {
+            ikv_writer_msg(w, "position %lld: the row has no data for %s (selected by the spec)",
+                           (long long)t, w->ds[i].def->path);
+            return IKV_TRACE_EINVAL;
+        }
+    }
+    if (j == 0) {
+        for (int i = 0; i < w->n_ds; i++) {
+            if (w->ds[i].probs) {
+                int rc = begin_probs_block(w, &w->ds[i]);
+                if (rc != IKV_TRACE_OK)
+                    return rc;
+            }
+        }
+    }
+    for (int i = 0; i < w->n_ds; i++) {
+        wdset *d = &w->ds[i];
+        const unsigned char *src = row_source(d, row);
+        size_t row_inner = d->probs ? (size_t)(t + 1) : (size_t)d->inner;
+        size_t src_stride = row_inner * 4; /* rows arrive as float32/int32 */
+        for (int64_t o = 0; o < d->outer; o++) {
+            size_t dst_off = ((size_t)o * (size_t)w->block + (size_t)j) * (size_t)d->inner;
+            const unsigned char *s = src + (size_t)o * src_stride;
+            if (d->half) {
+                uint16_t *dst = (uint16_t *)(void *)d->buf + dst_off;
+                for (size_t e = 0; e < row_inner; e++) {
+                    float f;
+                    memcpy(&f, s + 4 * e, sizeof f);
+                    dst[e] = ikv_f32_to_f16(f);
+                }
+            } else {
+                memcpy(d->buf + dst_off * 4, s, src_stride);
+            }
+            if (d->probs) /* keys after the query: zero (+0.0 in both types) */
+                memset(d->buf + (dst_off + row_inner) * d->esize, 0,
+                       ((size_t)d->inner - row_inner) * d->esize);
+        }
+    }
+    w->n_block++;
+    w->n_written++;
+    if (w->n_block == w->block)
+        return flush_block(w);
+    return IKV_TRACE_OK;
+}
+
+int ikv_trace_writer_close(ikv_trace_writer *w, int complete, char *err, size_t errlen)
+{
+    if (!w) {
+        snprintf(err, errlen, "trace writer: close without a writer");
+        return IKV_TRACE_EINVAL;
+    }
+    int rc = w->failed ? IKV_TRACE_EIO : flush_block(w);
+    if (rc == IKV_TRACE_OK && complete && w->n_written < w->meta.n_prompt) {
+        ikv_writer_msg(w, "cannot mark complete: %lld positions written, fewer than n_prompt = %d",
+                       (long long)w->n_written, w->meta.n_prompt);
+        rc = IKV_TRACE_EINVAL;
+    }
+    if (rc == IKV_TRACE_OK &&
+        (ikv_h5_attr_write_int(w->file, "n_tokens", w->n_written) ||
+         ikv_h5_attr_write_int(w->file, "complete", complete ? 1 : 0))) {
+        ikv_writer_fail(w, "cannot record n_tokens");
+        rc = IKV_TRACE_EIO;
+    }
+    /* Closing flushes HDF5's chunk cache: errors can appear here too. */
+    for (int i = 0; i < w->n_ds; i++) {
+        if (w->ds[i].id >= 0 && H5Dclose(w->ds[i].id) < 0 && rc == IKV_TRACE_OK) {
+            ikv_writer_fail(w, "cannot close %s", w->ds[i].def->path);
+            rc = IKV_TRACE_EIO;
+        }
+        w->ds[i].id = -1;
+    }
+    if (w->file >= 0 && H5Fclose(w->file) < 0 && rc == IKV_TRACE_OK) {
+        ikv_writer_fail(w, "cannot close the HDF5 file");
+        rc = IKV_TRACE_EIO;
+    }
+    w->file = -1;
+    if (rc == IKV_TRACE_OK && ikv_commit_rename(w->temp_path, w->final_path) != 0) {
+        ikv_writer_msg(w, "cannot rename %s to it: %s",
+                 w->temp_path, strerror(errno));
+        rc = IKV_TRACE_EIO;
+    }
+    if (rc != IKV_TRACE_OK) {
+        snprintf(err, errlen, "%s", w->err[0] ? w->err : "trace writer failed");
+        unlink(w->temp_path);
+    }
+    release(w);
+    return rc;
+}
+
+void ikv_trace_writer_abort(ikv_trace_writer *w)
+{
+    if (!w)
+        return;
+    char temp[sizeof w->temp_path];
+    memcpy(temp, w->temp_path, sizeof temp);
+    release(w);
+    if (temp[0])
+        unlink(temp);
+}

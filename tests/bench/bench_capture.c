@@ -1,0 +1,204 @@
+/*
+ * bench_capture: the cost of recording a trace, as a ratio to the same run
+ * of the engine alone measured in the same process: stories260K (when
+ * ../shared/models is there) and a synthetic Llama-3.2-1B-shaped model.
+ * For the default signal set (tokens, logit summaries, evolution, q/k/v)
+ * in float32 and with q/k/v in float16 it reports the overhead, the write
+ * throughput (MB/s of the data handed to the writer) and the compression
+ * ratio of the file.
+ *
+ * Usage: bench_capture [MODELS_DIR] [1B-positions] (defaults
+ * ../shared/models beside the source tree, 96).
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture/recorder.h"
+#include "model/model.h"
+#include "model/session.h"
+#include "model/wtype.h"
+#include "trace/trace.h"
+
+#define CHUNK 64
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct result {
+    double seconds;
+    double logical_bytes; /* data handed to the writer */
+    double file_bytes;
+} result;
+
+static int sum_logical(const ikv_trace_dataset_info *info, void *ctx)
+{
+    *(double *)ctx += (double)info->logical_bytes;
+    return 0;
+}
+
+/* One run: prefill in chunks of CHUNK (as the capture program does), then
+ * decode the remaining tokens; with a trace when spec is given. */
+static int run(ikv_model *m, const int32_t *tokens, int n_prompt, int total, const ikv_trace_spec *spec,
+               const char *path, result *out)
+{
+    char err[512];
+    ikv_session *s;
+    if (ikv_session_create(&s, m, total, 0, err, sizeof err) != IKV_OK) {
+        fprintf(stderr, "bench_capture: %s\n", err);
+        return -1;
+    }
+    ikv_trace_writer *w = NULL;
+    ikv_recorder *rec = NULL;
+    const ikv_model_details *info = ikv_model_info(m);
+    double t0 = now();
+    if (spec) {
+        ikv_trace_meta meta;
+        memset(&meta, 0, sizeof meta);
+        snprintf(meta.model_name, sizeof meta.model_name, "%s", info->name);
+        snprintf(meta.arch, sizeof meta.arch, "%s", info->arch);
+        meta.n_layers = info->n_layers;
+        meta.n_heads = info->n_heads;
+        meta.n_kv_heads = info->n_kv_heads;
+        meta.head_dim = info->head_dim;
+        meta.dim = info->dim;
+        meta.hidden_dim = info->hidden_dim;
+        meta.vocab_size = info->vocab_size;
+        meta.rope_theta = info->rope_theta;
+        meta.norm_eps = info->norm_eps;
+        meta.n_prompt = n_prompt;
+        if (ikv_trace_writer_create(&w, path, &meta, spec, err, sizeof err) != 0) {
+            fprintf(stderr, "bench_capture: %s\n", err);
+            return -1;
+        }
+        ikv_recorder_config cfg = {s, spec, CHUNK, total, 0};
+        if (ikv_recorder_create(&rec, w, &cfg, err, sizeof err) != IKV_OK) {
+            fprintf(stderr, "bench_capture: %s\n", err);
+            return -1;
+        }
+        ikv_observer obs = ikv_recorder_observer(rec);
+        ikv_session_set_observer(s, &obs);
+    }
+    int done = 0;
+    while (done < n_prompt) {
+        int n = n_prompt - done < CHUNK ? n_prompt - done : CHUNK;
+        if (ikv_session_prefill(s, tokens + done, n) != IKV_OK)
+            return -1;
+        done += n;
+        if (rec && ikv_recorder_write(rec, tokens, done, err, sizeof err) != IKV_OK) {
+            fprintf(stderr, "bench_capture: %s\n", err);
+            return -1;
+        }
+    }
+    for (; done < total; done++) {
+        if (ikv_session_decode(s, tokens[done]) != IKV_OK)
+            return -1;
+        if (rec && ikv_recorder_write(rec, tokens, done + 1, err, sizeof err) != IKV_OK) {
+            fprintf(stderr, "bench_capture: %s\n", err);
+            return -1;
+        }
+    }
+    if (w && ikv_trace_writer_close(w, 1, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_capture: %s\n", err);
+        return -1;
+    }
+    out->seconds = now() - t0;
+    out->logical_bytes = out->file_bytes = 0.0;
+    if (spec) {
+        ikv_trace_reader *r;
+        if (ikv_trace_open(&r, path, err, sizeof err) == 0) {
+            ikv_trace_foreach_dataset(r, sum_logical, &out->logical_bytes);
+            ikv_trace_close(r);
+        }
+        struct stat st;
+        if (stat(path, &st) == 0)
+            out->file_bytes = (double)st.st_size;
+        unlink(path);
+    }
+    ikv_recorder_free(rec);
+    ikv_session_free(s);
+    return 0;
+}
+
+static void bench_model(const char *label, ikv_model *m, int n_prompt, int total, int reps)
+{
+    const ikv_model_details *info = ikv_model_info(m);
+    int32_t *tokens = malloc((size_t)total * sizeof *tokens);
+    uint64_t x = 99;
+    for (int i = 0; i < total; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        tokens[i] = (int32_t)((x >> 33) % (uint64_t)info->vocab_size);
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/bench_capture-%ld.h5", (long)getpid());
+    ikv_trace_spec f32 = ikv_trace_writer_default_spec();
+    f32.signals = IKV_TRACE_TOKENS | IKV_TRACE_LOGITS_SUMMARY | IKV_TRACE_EVOLUTION | IKV_TRACE_QKV;
+    f32.expected_tokens = total;
+    ikv_trace_spec f16 = f32;
+    f16.dtype = IKV_TRACE_F16;
+    const ikv_trace_spec *specs[3] = {NULL, &f32, &f16};
+    const char *names[3] = {"engine alone", "default, f32", "default, q/k/v f16"};
+    result best[3];
+    for (int c = 0; c < 3; c++)
+        best[c].seconds = INFINITY;
+    /* interleave the configurations so that load changes hit them alike */
+    for (int rep = 0; rep < reps; rep++) {
+        for (int c = 0; c < 3; c++) {
+            result r;
+            if (run(m, tokens, n_prompt, total, specs[c], path, &r) != 0)
+                exit(1);
+            if (r.seconds < best[c].seconds)
+                best[c] = r;
+        }
+    }
+    printf("%s: %d positions (prompt %d), best of %d\n", label, total, n_prompt, reps);
+    printf("  %-20s %9s %10s %10s %9s\n", "", "tok/s", "overhead", "write MB/s", "ratio");
+    for (int c = 0; c < 3; c++) {
+        double tps = total / best[c].seconds;
+        if (c == 0) {
+            printf("  %-20s %9.1f %10s %10s %9s\n", names[c], tps, "-", "-", "-");
+            continue;
+        }
+        printf("  %-20s %9.1f %9.1f%% %10.1f %9.2f\n", names[c], tps,
+               100.0 * (best[c].seconds / best[0].seconds - 1.0),
+               best[c].logical_bytes / 1e6 / best[c].seconds,
+               best[c].file_bytes > 0 ? best[c].logical_bytes / best[c].file_bytes : 0.0);
+    }
+    free(tokens);
+}
+
+int main(int argc, char **argv)
+{
+    const char *models = argc > 1 ? argv[1] : IKV_SRCDIR "/../shared/models";
+    int big_total = argc > 2 ? atoi(argv[2]) : 96;
+    char err[512], path[4096], tok[4096];
+    snprintf(path, sizeof path, "%s/stories260K.bin", models);
+    snprintf(tok, sizeof tok, "%s/tok512.bin", models);
+    ikv_model *m;
+    if (access(path, R_OK) == 0 && ikv_model_load(&m, path, tok, err, sizeof err) == IKV_OK) {
+        bench_model("stories260K", m, 64, 512, 5);
+        ikv_model_free(m);
+    } else {
+        printf("stories260K: skipped (%s not found)\n", path);
+    }
+    ikv_model_shape shape;
+    ikv_model_shape_preset("llama-3.2-1b", &shape);
+    shape.max_seq_len = big_total + 8;
+    if (ikv_model_synthetic(&m, &shape, IKV_WTYPE_Q8_0, 1, err, sizeof err) != IKV_OK) {
+        fprintf(stderr, "bench_capture: %s\n", err);
+        return 1;
+    }
+    bench_model("synthetic Llama-3.2-1B (Q8_0)", m, 32, big_total, 2);
+    ikv_model_free(m);
+    return 0;
+}

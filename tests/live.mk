@@ -1,0 +1,17 @@
+# Live eviction tests.
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_live
+TESTS += tests/unit/test_live
+tests_unit_test_live_SOURCES = tests/unit/test_live.c
+tests_unit_test_live_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_live_LDADD = libikvlive.la libikvsim.la $(UNIT_LDADD)
+endif
+
+TESTS += tests/cli/capture_trace.sh tests/cli/capture_live.sh
+EXTRA_DIST += tests/cli/capture_trace.sh tests/cli/capture_live.sh
+
+BENCHES += tests/bench/bench_capture
+EXTRA_PROGRAMS += tests/bench/bench_capture
+tests_bench_bench_capture_SOURCES = tests/bench/bench_capture.c
+tests_bench_bench_capture_CPPFLAGS = $(AM_CPPFLAGS) -DIKV_SRCDIR='"$(abs_top_srcdir)"'
+tests_bench_bench_capture_LDADD = libikvcapture.la -lm

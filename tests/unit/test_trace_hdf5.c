@@ -1,0 +1,604 @@
+/*
+ * Tests that need the HDF5 API itself: our binary16 conversion against
+ * HDF5's own, a half-precision trace written by HDF5's conversion (as
+ * another producer would), and foreign, hostile, truncated and corrupt
+ * files forged from a valid trace, each of which the reader must refuse
+ * with a message naming the file and the problem.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "runner.h"
+#include "trace/internal.h"
+#include "trace_synth.h"
+
+static char tmpdir[256];
+static char good[512]; /* a valid default-signals trace, T = 24 */
+enum { GOOD_T = 24 };
+
+static void path_in_tmp(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", tmpdir, name);
+}
+
+static int write_good(const char *path, ikv_trace_dtype dtype)
+{
+    ikv_trace_meta meta = ikv_synth_small_meta();
+    ikv_trace_spec spec = ikv_trace_writer_default_spec();
+    spec.dtype = dtype;
+    spec.chunk_tokens = 8;
+    ikv_synth syn;
+    if (ikv_synth_init(&syn, &meta, NULL, 0, GOOD_T, spec.topk, spec.entropy_k, 3, 1) != 0)
+        return -1;
+    char err[1024];
+    ikv_trace_writer *w;
+    int rc = ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err);
+    for (int t = 0; rc == IKV_TRACE_OK && t < GOOD_T; t++) {
+        ikv_trace_row row;
+        ikv_synth_row(&syn, t, &row);
+        rc = ikv_trace_write_position(w, &row);
+    }
+    if (rc == IKV_TRACE_OK)
+        rc = ikv_trace_writer_close(w, 1, err, sizeof err);
+    ikv_synth_free(&syn);
+    return rc;
+}
+
+static int copy_file(const char *from, const char *to, long limit)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    if (!in || !out) {
+        if (in) fclose(in);
+        if (out) fclose(out);
+        return -1;
+    }
+    char buf[65536];
+    long done = 0;
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
+        if (limit >= 0 && done + (long)n > limit)
+            n = (size_t)(limit - done);
+        fwrite(buf, 1, n, out);
+        done += (long)n;
+        if (limit >= 0 && done >= limit)
+            break;
+    }
+    fclose(in);
+    return fclose(out);
+}
+
+static long file_size(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* Expects the reader to refuse `path` with EFORMAT and a message that
+ * names the file and contains `needle`. */
+static void expect_refused(const char *path, const char *needle)
+{
+    char err[1024] = "";
+    ikv_trace_reader *r = NULL;
+    int rc = ikv_trace_open(&r, path, err, sizeof err);
+    CU_ASSERT_EQUAL(rc, IKV_TRACE_EFORMAT);
+    CU_ASSERT_PTR_NULL(r);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
+    if (!strstr(err, needle))
+        printf("\n    message '%s' lacks '%s' ", err, needle);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, needle));
+    CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+    if (r)
+        ikv_trace_close(r);
+    unlink(path);
+}
+
+/* A copy of the good trace opened read-write for forging. */
+static hid_t forge(char *path, size_t len, const char *name)
+{
+    path_in_tmp(path, len, name);
+    CU_ASSERT_EQUAL_FATAL(copy_file(good, path, -1), 0);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    return f;
+}
+
+static void set_int(hid_t obj, const char *name, long long v, hid_t type)
+{
+    if (H5Aexists(obj, name) > 0)
+        H5Adelete(obj, name);
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, type, s, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(H5Awrite(a, H5T_NATIVE_LLONG, &v) >= 0);
+    H5Aclose(a);
+    H5Sclose(s);
+}
+
+static void set_string(hid_t obj, const char *name, const char *v)
+{
+    if (H5Aexists(obj, name) > 0)
+        H5Adelete(obj, name);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(v) + 1);
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(H5Awrite(a, t, v) >= 0);
+    H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
+static void set_ints(hid_t obj, const char *name, const int *v, int n)
+{
+    if (H5Aexists(obj, name) > 0)
+        H5Adelete(obj, name);
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t s = H5Screate_simple(1, dims, NULL);
+    hid_t a = H5Acreate2(obj, name, H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(H5Awrite(a, H5T_NATIVE_INT, v) >= 0);
+    H5Aclose(a);
+    H5Sclose(s);
+}
+
+/* Replaces a dataset with a zero-filled one of another shape/type. */
+static void replace_dataset(hid_t f, const char *path, int rank, const hsize_t *dims, hid_t type)
+{
+    CU_ASSERT(H5Ldelete(f, path, H5P_DEFAULT) >= 0);
+    hid_t s = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(f, path, type, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(d >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+}
+
+/* ---- binary16 ---- */
+
+static double half_reference(uint16_t h)
+{
+    int sign = h >> 15, exp = (h >> 10) & 31, man = h & 1023;
+    double v = exp == 0 ? ldexp(man, -24) : ldexp(1024 + man, exp - 25);
+    if (exp == 31)
+        v = man ? NAN : INFINITY;
+    return sign ? -v : v;
+}
+
+static void test_half_widening(void)
+{
+    long bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        double want = half_reference((uint16_t)h);
+        float got = ikv_f16_to_f32((uint16_t)h);
+        if (isnan(want) ? !isnan(got) : (double)got != want)
+            bad++;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+static void test_half_narrowing(void)
+{
+    /* Every half round-trips through float. */
+    long bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        if (((h >> 10) & 31) == 31 && (h & 1023))
+            continue; /* NaN: payload may change, checked below */
+        bad += ikv_f32_to_f16(ikv_f16_to_f32((uint16_t)h)) != h;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(isnan(ikv_f16_to_f32(ikv_f32_to_f16(NAN))));
+    /* Nearest, ties to even: compare with both neighbours of the result. */
+    uint64_t x = 12345;
+    long not_nearest = 0;
+    for (int i = 0; i < 200000; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t bits = (uint32_t)(x >> 32);
+        /* Concentrate on the half range (|x| < 2^17) but include all. */
+        if (i % 4 != 0)
+            bits = (bits & 0x80000000u) | (0x33000000u + bits % (0x48000000u - 0x33000000u));
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        if (isnan(f))
+            continue;
+        uint16_t h = ikv_f32_to_f16(f);
+        double got = half_reference(h);
+        double err = fabs(got - (double)f);
+        if (isinf(got)) {
+            /* Overflow only past the largest half plus half an ulp. */
+            not_nearest += fabs((double)f) < 65520.0;
+            continue;
+        }
+        uint16_t up = (uint16_t)(h + 1), down = (uint16_t)(h - 1);
+        double e_up = ((up >> 10) & 31) == 31 ? INFINITY : fabs(half_reference(up) - (double)f);
+        double e_down = (h & 0x7fff) == 0 ? INFINITY : fabs(half_reference(down) - (double)f);
+        if (err > e_up || err > e_down)
+            not_nearest++;
+        if ((err == e_up || err == e_down) && (h & 1))
+            not_nearest++; /* a tie must go to the even mantissa */
+    }
+    CU_ASSERT_EQUAL(not_nearest, 0);
+}
+
+static void test_half_matches_hdf5(void)
+{
+    enum { N = 100000 };
+    float *src = malloc(sizeof(float) * N);
+    float *conv = malloc(sizeof(float) * N); /* HDF5 converts in place */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(conv);
+    uint64_t x = 99;
+    static const float special[] = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 65519.0f, 65520.0f,
+                                    1e6f, -1e6f, 6.1035156e-05f, 5.9604645e-08f, 2.9802322e-08f,
+                                    2.9802326e-08f, 1e-10f, INFINITY, -INFINITY};
+    int ns = (int)(sizeof special / sizeof special[0]);
+    for (int i = 0; i < N; i++) {
+        if (i < ns) {
+            src[i] = special[i];
+            continue;
+        }
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t bits = (uint32_t)(x >> 32);
+        bits = (bits & 0x80000000u) | (0x33000000u + bits % (0x47800000u - 0x33000000u));
+        memcpy(&src[i], &bits, sizeof bits);
+    }
+    memcpy(conv, src, sizeof(float) * N);
+    hid_t half = ikv_h5_half_native_type();
+    CU_ASSERT_FATAL(half >= 0);
+    CU_ASSERT_FATAL(H5Tconvert(H5T_NATIVE_FLOAT, half, N, conv, NULL, H5P_DEFAULT) >= 0);
+    const uint16_t *theirs = (const uint16_t *)(const void *)conv;
+    /* HDF5 1.10's soft conversion is itself wrong in places: a rounding
+     * carry into the exponent is lost (-7.9987 becomes -4, -0.9999 becomes
+     * -0.5), ties round away from zero, subnormals are off by ulps, and
+     * overflow clamps to 65504. So: where the two differ, ours must be the
+     * nearest half (ties to even) and strictly better or the even tie. */
+    long differ = 0, ours_worse = 0;
+    for (int i = 0; i < N; i++) {
+        uint16_t ours = ikv_f32_to_f16(src[i]);
+        if (ours == theirs[i])
+            continue;
+        differ++;
+        double xv = (double)src[i];
+        double e_ours = fabs(half_reference(ours) - xv);
+        double e_theirs = fabs(half_reference(theirs[i]) - xv);
+        if (isinf(half_reference(ours)))
+            ours_worse += fabs(xv) < 65520.0; /* IEEE: overflow from 65520 on */
+        else if (e_ours > e_theirs || (e_ours == e_theirs && (ours & 1)))
+            ours_worse++;
+    }
+    printf("\n    %ld of %d values differ from HDF5's conversion, none in HDF5's favour ",
+           differ, N);
+    CU_ASSERT(differ < N / 20); /* the oracle agrees almost everywhere */
+    CU_ASSERT_EQUAL(ours_worse, 0);
+    H5Tclose(half);
+    free(src);
+    free(conv);
+}
+
+/* An f16 trace whose halves HDF5 converted (another producer): our reader
+ * must widen them to the same floats as HDF5 does. */
+static void test_half_from_hdf5(void)
+{
+    char path[512], err[1024];
+    hid_t f = forge(path, sizeof path, "f16-other.h5");
+    hsize_t dims[4] = {5, 8, GOOD_T, 8};
+    size_t n = 5 * 8 * GOOD_T * 8;
+    float *q = malloc(sizeof(float) * n), *back = malloc(sizeof(float) * n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    for (size_t i = 0; i < n; i++)
+        q[i] = 100.0f * ikv_synth_value(5, SYN_Q, (int64_t)i, 0, 0, 0);
+    hid_t half = ikv_h5_half_file_type();
+    replace_dataset(f, "/qkv/q", 4, dims, half);
+    hid_t d = H5Dopen2(f, "/qkv/q", H5P_DEFAULT);
+    CU_ASSERT(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, q) >= 0);
+    CU_ASSERT(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
+    H5Dclose(d);
+    H5Tclose(half);
+    H5Fclose(f);
+    ikv_trace_reader *r;
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&r, path, err, sizeof err), IKV_TRACE_OK);
+    float *layer = malloc(ikv_trace_read_bytes(r, "qkv/q"));
+    long bad = 0;
+    for (int l = 0; l < 5; l++) {
+        CU_ASSERT_EQUAL(ikv_trace_read_layer(r, "qkv/q", l, layer), IKV_TRACE_OK);
+        bad += memcmp(layer, back + (size_t)l * 8 * GOOD_T * 8, ikv_trace_read_bytes(r, "qkv/q")) != 0;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    free(layer);
+    free(q);
+    free(back);
+    ikv_trace_close(r);
+    unlink(path);
+}
+
+/* ---- foreign and hostile files ---- */
+
+static void test_foreign(void)
+{
+    char path[512];
+    path_in_tmp(path, sizeof path, "plain.h5");
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[1] = {4};
+    hid_t s = H5Screate_simple(1, dims, NULL);
+    hid_t d = H5Dcreate2(f, "/data", H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Fclose(f);
+    expect_refused(path, "not an infokv trace");
+
+    f = forge(path, sizeof path, "other-format.h5");
+    set_string(f, "format", "zarr-like");
+    H5Fclose(f);
+    expect_refused(path, "format is 'zarr-like'");
+
+    f = forge(path, sizeof path, "version2.h5");
+    set_int(f, "version", 2, H5T_STD_I32LE);
+    H5Fclose(f);
+    expect_refused(path, "unsupported trace version 2");
+
+    f = forge(path, sizeof path, "version-string.h5");
+    set_string(f, "version", "1");
+    H5Fclose(f);
+    expect_refused(path, "'version' is not an integer");
+
+    /* A fixed-length (not variable-length) format string is still read. */
+    f = forge(path, sizeof path, "fixed-format.h5");
+    set_string(f, "format", "infokv-trace");
+    H5Fclose(f);
+    char err[1024];
+    ikv_trace_reader *r;
+    CU_ASSERT_EQUAL(ikv_trace_open(&r, path, err, sizeof err), IKV_TRACE_OK);
+    if (r)
+        ikv_trace_close(r);
+    unlink(path);
+}
+
+static void test_hostile_attributes(void)
+{
+    char path[512];
+    hid_t f = forge(path, sizeof path, "no-heads.h5");
+    H5Adelete(f, "n_heads");
+    H5Fclose(f);
+    expect_refused(path, "'n_heads' is missing");
+
+    f = forge(path, sizeof path, "huge-heads.h5");
+    set_int(f, "n_heads", 1LL << 30, H5T_STD_I32LE);
+    H5Fclose(f);
+    expect_refused(path, "n_heads = 1073741824 out of range");
+
+    f = forge(path, sizeof path, "huge-layers.h5");
+    set_int(f, "n_layers", 1LL << 40, H5T_STD_I64LE);
+    H5Fclose(f);
+    expect_refused(path, "'n_layers' = 1099511627776 out of range");
+
+    f = forge(path, sizeof path, "neg-tokens.h5");
+    set_int(f, "n_tokens", -1, H5T_STD_I32LE);
+    H5Fclose(f);
+    expect_refused(path, "n_tokens = -1");
+
+    f = forge(path, sizeof path, "more-tokens.h5");
+    set_int(f, "n_tokens", GOOD_T + 1, H5T_STD_I32LE);
+    H5Fclose(f);
+    expect_refused(path, "/tokens has shape [24], expected [>=25]");
+
+    f = forge(path, sizeof path, "vocab.h5");
+    set_int(f, "vocab_size", 1LL << 28, H5T_STD_I32LE);
+    H5Fclose(f);
+    expect_refused(path, "vocab_size");
+
+    f = forge(path, sizeof path, "kv-heads.h5");
+    set_int(f, "n_kv_heads", 3, H5T_STD_I32LE);
+    H5Fclose(f);
+    expect_refused(path, "multiple of n_kv_heads");
+
+    static const int dup[2] = {0, 0};
+    f = forge(path, sizeof path, "layers-dup.h5");
+    set_ints(f, "layers", dup, 2);
+    H5Fclose(f);
+    expect_refused(path, "ascending");
+
+    int many[100];
+    for (int i = 0; i < 100; i++)
+        many[i] = i;
+    f = forge(path, sizeof path, "layers-many.h5");
+    set_ints(f, "layers", many, 100);
+    H5Fclose(f);
+    expect_refused(path, "at most 5");
+
+    f = forge(path, sizeof path, "dtype.h5");
+    set_string(f, "dtype", "bf16");
+    H5Fclose(f);
+    expect_refused(path, "'dtype' is 'bf16'");
+
+    f = forge(path, sizeof path, "theta.h5");
+    set_string(f, "rope_theta", "big");
+    H5Fclose(f);
+    expect_refused(path, "'rope_theta' is not a number");
+    unlink(path);
+}
+
+static void test_hostile_datasets(void)
+{
+    char path[512];
+    hid_t f = forge(path, sizeof path, "q-shape.h5");
+    hsize_t qd[4] = {5, 7, GOOD_T, 8};
+    replace_dataset(f, "/qkv/q", 4, qd, H5T_IEEE_F32LE);
+    H5Fclose(f);
+    expect_refused(path, "/qkv/q has shape [5,7,24,8], expected [5,8,>=24,8]");
+
+    f = forge(path, sizeof path, "q-rank.h5");
+    hsize_t flat[1] = {100};
+    replace_dataset(f, "/qkv/q", 1, flat, H5T_IEEE_F32LE);
+    H5Fclose(f);
+    expect_refused(path, "/qkv/q has rank 1, expected 4");
+
+    f = forge(path, sizeof path, "tokens-float.h5");
+    hsize_t td[1] = {GOOD_T};
+    replace_dataset(f, "/tokens", 1, td, H5T_IEEE_F32LE);
+    H5Fclose(f);
+    expect_refused(path, "/tokens should hold integers");
+
+    f = forge(path, sizeof path, "q-int.h5");
+    hsize_t qd2[4] = {5, 8, GOOD_T, 8};
+    replace_dataset(f, "/qkv/q", 4, qd2, H5T_STD_I32LE);
+    H5Fclose(f);
+    expect_refused(path, "/qkv/q should hold floating-point");
+
+    f = forge(path, sizeof path, "q-group.h5");
+    H5Ldelete(f, "/qkv/q", H5P_DEFAULT);
+    hid_t g = H5Gcreate2(f, "/qkv/q", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Gclose(g);
+    H5Fclose(f);
+    expect_refused(path, "/qkv/q is not a dataset");
+
+    f = forge(path, sizeof path, "no-tokens.h5");
+    H5Ldelete(f, "/tokens", H5P_DEFAULT);
+    H5Fclose(f);
+    expect_refused(path, "no /tokens");
+
+    f = forge(path, sizeof path, "topk-mismatch.h5");
+    hsize_t kd[2] = {GOOD_T, 7};
+    replace_dataset(f, "/logits/topk_logprobs", 2, kd, H5T_IEEE_F32LE);
+    H5Fclose(f);
+    expect_refused(path, "/logits/topk_logprobs has shape [24,7], expected [>=24,20]");
+
+    /* A huge top-k width is bounded by vocab_size before anyone allocates. */
+    f = forge(path, sizeof path, "topk-huge.h5");
+    hsize_t kh[2] = {GOOD_T, 1u << 20};
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t chunk[2] = {1, 1024};
+    H5Pset_chunk(dcpl, 2, chunk);
+    H5Ldelete(f, "/logits/topk_ids", H5P_DEFAULT);
+    hid_t s = H5Screate_simple(2, kh, NULL);
+    hid_t d = H5Dcreate2(f, "/logits/topk_ids", H5T_STD_I32LE, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Pclose(dcpl);
+    H5Fclose(f);
+    expect_refused(path, "top-k width 1048576");
+
+    /* Chunks of a gigabyte: HDF5 would allocate one per read. */
+    f = forge(path, sizeof path, "huge-chunks.h5");
+    H5Ldelete(f, "/qkv/q", H5P_DEFAULT);
+    hsize_t qdims[4] = {5, 8, GOOD_T, 8}, qmax[4] = {5, 8, H5S_UNLIMITED, 8};
+    hsize_t qchunk[4] = {1, 8, 1u << 22, 8};
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 4, qchunk);
+    s = H5Screate_simple(4, qdims, qmax);
+    d = H5Dcreate2(f, "/qkv/q", H5T_IEEE_F32LE, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CU_ASSERT(d >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Pclose(dcpl);
+    H5Fclose(f);
+    expect_refused(path, "/qkv/q has chunks of 1073741824 bytes");
+    unlink(path);
+}
+
+static void test_truncated(void)
+{
+    char path[512];
+    path_in_tmp(path, sizeof path, "truncated.h5");
+    long size = file_size(good);
+    CU_ASSERT_FATAL(size > 4096);
+    long cuts[] = {0, 7, 512, 2048, size / 3, size / 2, size - 4096, size - 100, size - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        CU_ASSERT_EQUAL_FATAL(copy_file(good, path, cuts[i]), 0);
+        char err[1024] = "";
+        ikv_trace_reader *r = NULL;
+        int rc = ikv_trace_open(&r, path, err, sizeof err);
+        if (rc == IKV_TRACE_OK)
+            printf("\n    truncated at %ld of %ld bytes: opened ", cuts[i], size);
+        CU_ASSERT_EQUAL(rc, IKV_TRACE_EFORMAT);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
+        if (r)
+            ikv_trace_close(r);
+    }
+    unlink(path);
+}
+
+static void test_corrupt_chunk(void)
+{
+    char path[512], err[1024];
+    hid_t f = forge(path, sizeof path, "corrupt.h5");
+    /* Find the bytes of the first stored chunk of /qkv/q. */
+    hid_t d = H5Dopen2(f, "/qkv/q", H5P_DEFAULT);
+    hsize_t offset[4];
+    unsigned mask;
+    haddr_t addr = 0;
+    hsize_t size = 0;
+    hid_t space = H5Dget_space(d);
+    CU_ASSERT_FATAL(H5Dget_chunk_info(d, space, 0, offset, &mask, &addr, &size) >= 0);
+    H5Sclose(space);
+    CU_ASSERT_FATAL(size > 16);
+    int layer = (int)offset[0];
+    H5Dclose(d);
+    H5Fclose(f);
+    FILE *fp = fopen(path, "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    unsigned char junk[16];
+    memset(junk, 0xA5, sizeof junk);
+    fseek(fp, (long)addr, SEEK_SET);
+    fwrite(junk, 1, sizeof junk, fp);
+    fclose(fp);
+
+    ikv_trace_reader *r;
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&r, path, err, sizeof err), IKV_TRACE_OK);
+    float *buf = malloc(ikv_trace_read_bytes(r, "qkv/q"));
+    CU_ASSERT_EQUAL(ikv_trace_read_layer(r, "qkv/q", layer, buf), IKV_TRACE_EFORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ikv_trace_reader_error(r), path));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ikv_trace_reader_error(r), "/qkv/q layer slot"));
+    /* The other layers are intact. */
+    CU_ASSERT_EQUAL(ikv_trace_read_layer(r, "qkv/q", (layer + 1) % 5, buf), IKV_TRACE_OK);
+    free(buf);
+    ikv_trace_close(r);
+    unlink(path);
+}
+
+static void add_suites(void)
+{
+    static const ikv_test_case half[] = {
+        {"binary16 widening, all 65536 values", test_half_widening},
+        {"binary16 narrowing: nearest, ties to even", test_half_narrowing},
+        {"binary16 narrowing against HDF5's conversion", test_half_matches_hdf5},
+        {"halves converted by HDF5 read back", test_half_from_hdf5},
+        {NULL, NULL}};
+    static const ikv_test_case reject[] = {
+        {"foreign HDF5 and other versions", test_foreign},
+        {"hostile root attributes", test_hostile_attributes},
+        {"hostile datasets", test_hostile_datasets},
+        {"truncated files", test_truncated},
+        {"corrupt chunk", test_corrupt_chunk},
+        {NULL, NULL}};
+    ikv_test_suite("trace binary16", half);
+    ikv_test_suite("trace rejects bad files", reject);
+}
+
+int main(int argc, char **argv)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/ikv-trace5-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    path_in_tmp(good, sizeof good, "good.h5");
+    if (write_good(good, IKV_TRACE_F32) != IKV_TRACE_OK) {
+        fprintf(stderr, "cannot write %s\n", good);
+        return 1;
+    }
+    int rc = ikv_test_main(argc, argv, add_suites);
+    unlink(good);
+    rmdir(tmpdir);
+    return rc;
+}
