@@ -453,12 +453,14 @@ void ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads)
             y[r] = ikv_dot_row(w, r, x);
         return;
     }
+    /* Dynamic chunks of rows: on a shared machine a thread that loses its
+     * core holds up only its current chunk, not a fixed half of the rows. */
 #pragma omp parallel num_threads(n_threads)
     {
-#pragma omp for schedule(static) nowait
+#pragma omp for schedule(dynamic, 16) nowait
         for (int qd = 0; qd < quads; qd++)
             dot4(w, 4 * qd, x, y + 4 * qd);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 64)
         for (int r = 4 * quads; r < rows; r++)
             y[r] = ikv_dot_row(w, r, x);
     }
@@ -673,9 +675,9 @@ static void matmul_steps(const matmul_job *jb)
         }
     }
 
-    /* 2. row blocks x column chunks x token tiles */
+    /* 2. row blocks x column chunks x token tiles (dynamic: see matvec) */
     float *wb = wb_all + wb_size * (size_t)thread_id();
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
     for (int blk = 0; blk < n_blocks; blk++) {
         int r0 = blk * MR;
         int nr = rows - r0 < MR ? rows - r0 : MR;
