@@ -349,11 +349,12 @@ static inline __m512 load_bf16x16(const uint8_t *row, int i)
         const uint8_t *r3p = r2p + w->row_bytes;                                            \
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                         \
         const int n16 = w->cols / 16 * 16;                                                  \
-        const size_t ahead = 8 * w->row_bytes / (size_t)w->cols * 64; /* 512 weights */     \
+        const size_t weight_bytes = w->row_bytes / (size_t)w->cols;                         \
+        const size_t ahead = 512 * weight_bytes; /* prefetch 512 weights ahead */           \
         for (int i = 0; i < n16; i += 16) {                                                 \
             __m512 xv = _mm512_loadu_ps(x + i);                                             \
             if ((i & 31) == 0) {                                                            \
-                size_t at = (size_t)i * w->row_bytes / (size_t)w->cols + ahead;              \
+                size_t at = (size_t)i * weight_bytes + ahead;                               \
                 if (at < w->row_bytes) {                                                    \
                     _mm_prefetch((const char *)r0p + at, _MM_HINT_T0);                      \
                     _mm_prefetch((const char *)r1p + at, _MM_HINT_T0);                      \
