@@ -45,3 +45,10 @@ endif
 # The capture program: flags and bad files; stories260K (skipped without it).
 TESTS += tests/cli/capture_errors.sh tests/cli/capture_stories.sh
 EXTRA_DIST += tests/cli/capture_errors.sh tests/cli/capture_stories.sh
+
+# The engine benchmark (`make bench`): prefill/decode tokens/s against the
+# measured read bandwidth (see the program's comment for options).
+BENCHES += tests/bench/bench_engine
+EXTRA_PROGRAMS += tests/bench/bench_engine
+tests_bench_bench_engine_SOURCES = tests/bench/bench_engine.c
+tests_bench_bench_engine_LDADD = libikvmodel.la -lm

@@ -105,14 +105,28 @@ static void softmax(float *x, int n)
         x[i] *= inv;
 }
 
+/* Attention of one query (batch position t, head h) over the first
+ * n_keys slots of its KV head; the probabilities are left in `row`. */
+static void attend(const ikv_session *s, int l, int t, int h, int n_keys, float *row)
+{
+    const int d = s->d, g = h / (s->H / s->G);
+    const float scale = 1.0f / sqrtf((float)d);
+    const float *q = s->q + (size_t)t * s->qd + (size_t)h * d;
+    const float *keys = cache_at(s, s->k_cache, l, g);
+    for (int j = 0; j < n_keys; j++)
+        row[j] = ikv_dot_f32(q, keys + (size_t)j * d, d) * scale;
+    softmax(row, n_keys);
+    ikv_weighted_rows(row, cache_at(s, s->v_cache, l, g), n_keys, d,
+                      s->att + (size_t)t * s->qd + (size_t)h * d);
+}
+
 /* Attention of the batch's queries at layer l. The batch's keys and
  * values are already in slots len0..len0+n-1; query t sees slots
  * 0..len0+t. With on_attention the rows are kept for the observer in
  * groups of probs_rows positions, else each thread reuses one row. */
 static void attention(ikv_session *s, int l, int n, int len0)
 {
-    const int H = s->H, d = s->d, group = s->H / s->G;
-    const float scale = 1.0f / sqrtf((float)d);
+    const int H = s->H;
     const int keep_rows = s->has_obs && s->obs.on_attention;
     const int report_qkv = s->has_obs && s->obs.on_qkv;
     const int chunk = keep_rows ? s->probs_rows : n;
@@ -121,24 +135,20 @@ static void attention(ikv_session *s, int l, int n, int len0)
         const int tc = n - t0 < chunk ? n - t0 : chunk;
         const int stride = len0 + t0 + tc; /* longest row of the group */
         const int jobs = tc * H;
-        const int parallel = s->n_threads > 1 && (int64_t)jobs * stride * d >= ATTENTION_PARALLEL_MIN;
-        (void)parallel;
-#pragma omp parallel for num_threads(s->n_threads) schedule(dynamic, 1) if (parallel)
-        for (int job = 0; job < jobs; job++) {
-            const int t = t0 + job / H, h = job % H, g = h / group;
-            const int n_keys = len0 + t + 1;
-            float *row = keep_rows ? s->probs + ((size_t)(t - t0) * H + h) * stride
-                                   : s->scores + (size_t)thread_id() * s->capacity;
-            const float *q = s->q + (size_t)t * s->qd + (size_t)h * d;
-            const float *keys = cache_at(s, s->k_cache, l, g);
-            const float *values = cache_at(s, s->v_cache, l, g);
-            for (int j = 0; j < n_keys; j++)
-                row[j] = ikv_dot_f32(q, keys + (size_t)j * d, d) * scale;
-            softmax(row, n_keys);
-            float *out = s->att + (size_t)t * s->qd + (size_t)h * d;
-            memset(out, 0, (size_t)d * sizeof *out);
-            for (int j = 0; j < n_keys; j++)
-                ikv_axpy(row[j], values + (size_t)j * d, out, d);
+        if (s->n_threads > 1 && (int64_t)jobs * stride * s->d >= ATTENTION_PARALLEL_MIN) {
+#pragma omp parallel for num_threads(s->n_threads) schedule(dynamic, 1)
+            for (int job = 0; job < jobs; job++) {
+                const int t = t0 + job / H, h = job % H;
+                float *row = keep_rows ? s->probs + ((size_t)(t - t0) * H + h) * stride
+                                       : s->scores + (size_t)thread_id() * s->capacity;
+                attend(s, l, t, h, len0 + t + 1, row);
+            }
+        } else {
+            for (int job = 0; job < jobs; job++) {
+                const int t = t0 + job / H, h = job % H;
+                float *row = keep_rows ? s->probs + ((size_t)(t - t0) * H + h) * stride : s->scores;
+                attend(s, l, t, h, len0 + t + 1, row);
+            }
         }
         if (report_qkv || keep_rows) {
             for (int t = t0; t < t0 + tc; t++) {

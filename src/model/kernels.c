@@ -45,6 +45,15 @@
 #endif
 #define KC 256 /* columns per chunk: a multiple of the Q8_0 block */
 
+/* Accumulators kept in small arrays stay in registers only if the loops
+ * over them are unrolled completely. */
+#if defined(__GNUC__)
+#define PRAGMA(x) _Pragma(#x)
+#define UNROLL(n) PRAGMA(GCC unroll n)
+#else
+#define UNROLL(n)
+#endif
+
 /* Below this many tokens a product is done as that many matrix-vector
  * products: padding a token tile would waste more than it saves. */
 #define MATMUL_MIN_TOKENS 4
@@ -119,6 +128,24 @@ static inline __m256 load_q8x8(const int8_t *q)
 {
     __m128i b = _mm_loadl_epi64((const __m128i *)q);
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+}
+
+#if defined(IKV_SIMD512)
+static inline __m512 load_q8x16(const int8_t *q)
+{
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
+}
+#endif
+
+/* The F16 scale of a Q8_0 block, by the F16C instruction. */
+static inline float q8_scale(const uint8_t *blk)
+{
+    return _cvtsh_ss(ikv_load_u16(blk));
+}
+#else
+static inline float q8_scale(const uint8_t *blk)
+{
+    return ikv_f16_to_f32(ikv_load_u16(blk));
 }
 #endif
 
@@ -207,35 +234,50 @@ static float dot_bf16(const uint8_t *w, const float *x, int n)
     return sum;
 }
 
+/* Q8_0: products q * x are independent; only the accumulation of
+ * scale * product carries a dependency, spread over several accumulators
+ * (a chain of multiply-adds inside a block would bound the speed by
+ * latency, not by memory). */
 static float dot_q8_0(const uint8_t *w, const float *x, int n)
 {
-    int nb = n / IKV_Q8_0_BLOCK;
-#if defined(IKV_SIMD256)
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    const int nb = n / IKV_Q8_0_BLOCK;
+#if defined(IKV_SIMD512)
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
         const uint8_t *b0 = w + (size_t)b * IKV_Q8_0_BYTES, *b1 = b0 + IKV_Q8_0_BYTES;
-        const int8_t *q0 = (const int8_t *)(b0 + 2), *q1 = (const int8_t *)(b1 + 2);
-        const float *x0 = x + b * IKV_Q8_0_BLOCK, *x1 = x0 + IKV_Q8_0_BLOCK;
-        __m256 p0 = _mm256_mul_ps(load_q8x8(q0), _mm256_loadu_ps(x0));
-        __m256 p1 = _mm256_mul_ps(load_q8x8(q1), _mm256_loadu_ps(x1));
-        for (int j = 8; j < 32; j += 8) {
-            p0 = _mm256_fmadd_ps(load_q8x8(q0 + j), _mm256_loadu_ps(x0 + j), p0);
-            p1 = _mm256_fmadd_ps(load_q8x8(q1 + j), _mm256_loadu_ps(x1 + j), p1);
-        }
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(ikv_f16_to_f32(ikv_load_u16(b0))), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(ikv_f16_to_f32(ikv_load_u16(b1))), p1, acc1);
+        const float *x0 = x + b * IKV_Q8_0_BLOCK;
+        __m512 d0 = _mm512_set1_ps(q8_scale(b0)), d1 = _mm512_set1_ps(q8_scale(b1));
+        __m512 t0 = _mm512_mul_ps(load_q8x16((const int8_t *)(b0 + 2)), _mm512_loadu_ps(x0));
+        __m512 t1 = _mm512_mul_ps(load_q8x16((const int8_t *)(b0 + 18)), _mm512_loadu_ps(x0 + 16));
+        __m512 t2 = _mm512_mul_ps(load_q8x16((const int8_t *)(b1 + 2)), _mm512_loadu_ps(x0 + 32));
+        __m512 t3 = _mm512_mul_ps(load_q8x16((const int8_t *)(b1 + 18)), _mm512_loadu_ps(x0 + 48));
+        a0 = _mm512_fmadd_ps(d0, t0, a0);
+        a1 = _mm512_fmadd_ps(d0, t1, a1);
+        a2 = _mm512_fmadd_ps(d1, t2, a2);
+        a3 = _mm512_fmadd_ps(d1, t3, a3);
     }
     for (; b < nb; b++) {
         const uint8_t *b0 = w + (size_t)b * IKV_Q8_0_BYTES;
-        const int8_t *q0 = (const int8_t *)(b0 + 2);
         const float *x0 = x + b * IKV_Q8_0_BLOCK;
-        __m256 p0 = _mm256_mul_ps(load_q8x8(q0), _mm256_loadu_ps(x0));
-        for (int j = 8; j < 32; j += 8)
-            p0 = _mm256_fmadd_ps(load_q8x8(q0 + j), _mm256_loadu_ps(x0 + j), p0);
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(ikv_f16_to_f32(ikv_load_u16(b0))), p0, acc0);
+        __m512 d0 = _mm512_set1_ps(q8_scale(b0));
+        a0 = _mm512_fmadd_ps(d0, _mm512_mul_ps(load_q8x16((const int8_t *)(b0 + 2)), _mm512_loadu_ps(x0)), a0);
+        a1 = _mm512_fmadd_ps(d0, _mm512_mul_ps(load_q8x16((const int8_t *)(b0 + 18)), _mm512_loadu_ps(x0 + 16)), a1);
     }
-    return hsum256(_mm256_add_ps(acc0, acc1));
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+#elif defined(IKV_SIMD256)
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *b0 = w + (size_t)b * IKV_Q8_0_BYTES;
+        const int8_t *q = (const int8_t *)(b0 + 2);
+        const float *x0 = x + b * IKV_Q8_0_BLOCK;
+        __m256 d = _mm256_set1_ps(q8_scale(b0));
+        a0 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q), _mm256_loadu_ps(x0)), a0);
+        a1 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q + 8), _mm256_loadu_ps(x0 + 8)), a1);
+        a2 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q + 16), _mm256_loadu_ps(x0 + 16)), a2);
+        a3 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q + 24), _mm256_loadu_ps(x0 + 24)), a3);
+    }
+    return hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 #else
     float sum = 0.0f;
     for (int b = 0; b < nb; b++) {
@@ -249,7 +291,7 @@ static float dot_q8_0(const uint8_t *w, const float *x, int n)
         float s = 0.0f;
         for (int j = 0; j < 8; j++)
             s += part[j];
-        sum += ikv_f16_to_f32(ikv_load_u16(blk)) * s;
+        sum += q8_scale(blk) * s;
     }
     return sum;
 #endif
@@ -279,14 +321,185 @@ void ikv_axpy(float a, const float *x, float *y, int n)
         y[i] += a * x[i];
 }
 
+/* Four rows at once: each vector of x is loaded once for four rows of
+ * weights (x is read from cache, the weights stream from memory). */
+#if defined(IKV_SIMD512)
+static inline __m512 load_f32x16(const uint8_t *row, int i)
+{
+    return _mm512_loadu_ps((const float *)(const void *)row + i);
+}
+
+static inline __m512 load_f16x16(const uint8_t *row, int i)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)i)));
+}
+
+static inline __m512 load_bf16x16(const uint8_t *row, int i)
+{
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)i)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+/* One function per float type, so that the loop holds no type test. */
+#define DOT4_FLOAT(NAME, LOAD)                                                              \
+    static void NAME(const ikv_matrix *w, int r0, const float *x, float *y)                 \
+    {                                                                                       \
+        const uint8_t *r0p = w->data + (size_t)r0 * w->row_bytes;                           \
+        const uint8_t *r1p = r0p + w->row_bytes, *r2p = r1p + w->row_bytes;                 \
+        const uint8_t *r3p = r2p + w->row_bytes;                                            \
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                         \
+        const int n16 = w->cols / 16 * 16;                                                  \
+        const size_t weight_bytes = w->row_bytes / (size_t)w->cols;                         \
+        const size_t ahead = 512 * weight_bytes; /* prefetch 512 weights ahead */           \
+        for (int i = 0; i < n16; i += 16) {                                                 \
+            __m512 xv = _mm512_loadu_ps(x + i);                                             \
+            if ((i & 31) == 0) {                                                            \
+                size_t at = (size_t)i * weight_bytes + ahead;                               \
+                if (at < w->row_bytes) {                                                    \
+                    _mm_prefetch((const char *)r0p + at, _MM_HINT_T0);                      \
+                    _mm_prefetch((const char *)r1p + at, _MM_HINT_T0);                      \
+                    _mm_prefetch((const char *)r2p + at, _MM_HINT_T0);                      \
+                    _mm_prefetch((const char *)r3p + at, _MM_HINT_T0);                      \
+                }                                                                           \
+            }                                                                               \
+            a0 = _mm512_fmadd_ps(LOAD(r0p, i), xv, a0);                                     \
+            a1 = _mm512_fmadd_ps(LOAD(r1p, i), xv, a1);                                     \
+            a2 = _mm512_fmadd_ps(LOAD(r2p, i), xv, a2);                                     \
+            a3 = _mm512_fmadd_ps(LOAD(r3p, i), xv, a3);                                     \
+        }                                                                                   \
+        y[0] = _mm512_reduce_add_ps(a0);                                                    \
+        y[1] = _mm512_reduce_add_ps(a1);                                                    \
+        y[2] = _mm512_reduce_add_ps(a2);                                                    \
+        y[3] = _mm512_reduce_add_ps(a3);                                                    \
+        if (n16 < w->cols) {                                                                \
+            float tail[16];                                                                 \
+            for (int k = 0; k < 4; k++) {                                                   \
+                row_to_f32(w, r0 + k, n16, w->cols - n16, tail);                            \
+                for (int j = n16; j < w->cols; j++)                                         \
+                    y[k] += tail[j - n16] * x[j];                                           \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+static void row_to_f32(const ikv_matrix *w, int r, int k0, int n, float *out);
+DOT4_FLOAT(dot4_f32, load_f32x16)
+DOT4_FLOAT(dot4_f16, load_f16x16)
+DOT4_FLOAT(dot4_bf16, load_bf16x16)
+
+static void dot4_q8_0(const ikv_matrix *w, int r0, const float *x, float *y)
+{
+    const uint8_t *rows[4];
+    for (int k = 0; k < 4; k++)
+        rows[k] = w->data + (size_t)(r0 + k) * w->row_bytes;
+    /* two accumulators per row: halves of each block (see dot_q8_0) */
+    __m512 lo[4], hi[4];
+    UNROLL(4)
+    for (int k = 0; k < 4; k++)
+        lo[k] = hi[k] = _mm512_setzero_ps();
+    for (int b = 0; b < w->cols / IKV_Q8_0_BLOCK; b++) {
+        const size_t off = (size_t)b * IKV_Q8_0_BYTES;
+        if ((b & 1) == 0 && off + 16 * IKV_Q8_0_BYTES < w->row_bytes) {
+            /* rows are short streams: fetch ahead of the hardware */
+            UNROLL(4)
+            for (int k = 0; k < 4; k++)
+                _mm_prefetch((const char *)rows[k] + off + 16 * IKV_Q8_0_BYTES, _MM_HINT_T0);
+        }
+        __m512 x0 = _mm512_loadu_ps(x + b * IKV_Q8_0_BLOCK);
+        __m512 x1 = _mm512_loadu_ps(x + b * IKV_Q8_0_BLOCK + 16);
+        UNROLL(4)
+        for (int k = 0; k < 4; k++) {
+            const uint8_t *blk = rows[k] + off;
+            __m512 d = _mm512_set1_ps(q8_scale(blk));
+            lo[k] = _mm512_fmadd_ps(d, _mm512_mul_ps(load_q8x16((const int8_t *)(blk + 2)), x0), lo[k]);
+            hi[k] = _mm512_fmadd_ps(d, _mm512_mul_ps(load_q8x16((const int8_t *)(blk + 18)), x1), hi[k]);
+        }
+    }
+    UNROLL(4)
+    for (int k = 0; k < 4; k++)
+        y[k] = _mm512_reduce_add_ps(_mm512_add_ps(lo[k], hi[k]));
+}
+
+static void dot4(const ikv_matrix *w, int r0, const float *x, float *y)
+{
+    switch (w->type) {
+    case IKV_WTYPE_F32: dot4_f32(w, r0, x, y); break;
+    case IKV_WTYPE_F16: dot4_f16(w, r0, x, y); break;
+    case IKV_WTYPE_BF16: dot4_bf16(w, r0, x, y); break;
+    case IKV_WTYPE_Q8_0: dot4_q8_0(w, r0, x, y); break;
+    default: break;
+    }
+}
+#else
+static void dot4(const ikv_matrix *w, int r0, const float *x, float *y)
+{
+    for (int k = 0; k < 4; k++)
+        y[k] = ikv_dot_row(w, r0 + k, x);
+}
+#endif
+
+/* Rows wider than this are done four at a time (x no longer stays in L1
+ * beside the streaming weights); narrower ones one at a time, which reads
+ * the matrix as one continuous stream that the hardware prefetches best. */
+#define MATVEC_ROWS4_MIN_COLS 4096
+
 void ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads)
 {
-    int rows = w->rows;
-    int parallel = n_threads > 1 && (int64_t)rows * w->cols >= PARALLEL_MIN_WEIGHTS;
-    (void)parallel;
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (parallel)
-    for (int r = 0; r < rows; r++)
-        y[r] = ikv_dot_row(w, r, x);
+    const int rows = w->rows;
+    const int quads = w->cols > MATVEC_ROWS4_MIN_COLS ? rows / 4 : 0;
+    if (n_threads <= 1 || (int64_t)rows * w->cols < PARALLEL_MIN_WEIGHTS) {
+        /* no parallel region at all: even an inactive one costs time */
+        for (int qd = 0; qd < quads; qd++)
+            dot4(w, 4 * qd, x, y + 4 * qd);
+        for (int r = 4 * quads; r < rows; r++)
+            y[r] = ikv_dot_row(w, r, x);
+        return;
+    }
+    /* Dynamic chunks of rows: on a shared machine a thread that loses its
+     * core holds up only its current chunk, not a fixed half of the rows. */
+#pragma omp parallel num_threads(n_threads)
+    {
+#pragma omp for schedule(dynamic, 16) nowait
+        for (int qd = 0; qd < quads; qd++)
+            dot4(w, 4 * qd, x, y + 4 * qd);
+#pragma omp for schedule(dynamic, 64)
+        for (int r = 4 * quads; r < rows; r++)
+            y[r] = ikv_dot_row(w, r, x);
+    }
+}
+
+/* out[0..d) = sum_j p[j] * v[j][0..d): the value half of attention, with
+ * the output held in registers across all rows (d up to 128 per pass). */
+void ikv_weighted_rows(const float *p, const float *v, int n, int d, float *out)
+{
+    int c0 = 0;
+#if defined(IKV_SIMD512)
+    while (d - c0 >= 16) {
+        const int vecs = (d - c0) / 16 < 8 ? (d - c0) / 16 : 8;
+        __m512 acc[8];
+        UNROLL(8)
+        for (int k = 0; k < 8; k++)
+            acc[k] = _mm512_setzero_ps();
+        for (int j = 0; j < n; j++) {
+            const float *row = v + (size_t)j * d + c0;
+            __m512 pj = _mm512_set1_ps(p[j]);
+            UNROLL(8)
+            for (int k = 0; k < 8; k++)
+                if (k < vecs)
+                    acc[k] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(row + 16 * k), acc[k]);
+        }
+        UNROLL(8)
+        for (int k = 0; k < 8; k++)
+            if (k < vecs)
+                _mm512_storeu_ps(out + c0 + 16 * k, acc[k]);
+        c0 += 16 * vecs;
+    }
+#endif
+    /* columns left over (or every column without AVX-512) */
+    for (int c = c0; c < d; c++)
+        out[c] = 0.0f;
+    for (int j = 0; j < n; j++)
+        if (c0 < d)
+            ikv_axpy(p[j], v + (size_t)j * d + c0, out + c0, d - c0);
 }
 
 /* ---- row conversion (prefill weight blocks, embeddings) ---- */
@@ -320,7 +533,7 @@ static void row_to_f32(const ikv_matrix *w, int r, int k0, int n, float *out)
         for (int b = 0; b < n / IKV_Q8_0_BLOCK; b++) {
             const uint8_t *blk = row + (size_t)(k0 / IKV_Q8_0_BLOCK + b) * IKV_Q8_0_BYTES;
             const int8_t *q = (const int8_t *)(blk + 2);
-            float d = ikv_f16_to_f32(ikv_load_u16(blk));
+            float d = q8_scale(blk);
             float *o = out + b * IKV_Q8_0_BLOCK;
 #if defined(IKV_SIMD256)
             __m256 vd = _mm256_set1_ps(d);
@@ -345,6 +558,8 @@ void ikv_matrix_row(const ikv_matrix *w, int r, float *out)
 
 /* ---- the register tile (prefill) ---- */
 
+#define UNROLL_MR UNROLL(8)
+
 /* yt[r][0..TW) (+)= sum_k wb[r][k] * xp[k][0..TW) for r < nr; rows of wb
  * past nr are readable (zeros or real rows) and their sums are dropped. */
 static void tile(const float *wb, size_t ldw, const float *xp, int kc, float *yt, size_t ldy,
@@ -352,6 +567,7 @@ static void tile(const float *wb, size_t ldw, const float *xp, int kc, float *yt
 {
 #if defined(IKV_SIMD512)
     __m512 c0[MR], c1[MR];
+    UNROLL_MR
     for (int r = 0; r < MR; r++) {
         if (accumulate && r < nr) {
             c0[r] = _mm512_load_ps(yt + r * ldy);
@@ -364,18 +580,21 @@ static void tile(const float *wb, size_t ldw, const float *xp, int kc, float *yt
     for (int k = 0; k < kc; k++) {
         __m512 x0 = _mm512_load_ps(xp + (size_t)k * TW);
         __m512 x1 = _mm512_load_ps(xp + (size_t)k * TW + 16);
+        UNROLL_MR
         for (int r = 0; r < MR; r++) {
             __m512 b = _mm512_set1_ps(wb[r * ldw + k]);
             c0[r] = _mm512_fmadd_ps(b, x0, c0[r]);
             c1[r] = _mm512_fmadd_ps(b, x1, c1[r]);
         }
     }
+    UNROLL_MR
     for (int r = 0; r < nr; r++) {
         _mm512_store_ps(yt + r * ldy, c0[r]);
         _mm512_store_ps(yt + r * ldy + 16, c1[r]);
     }
 #elif defined(IKV_SIMD256)
     __m256 c0[MR], c1[MR];
+    UNROLL_MR
     for (int r = 0; r < MR; r++) {
         if (accumulate && r < nr) {
             c0[r] = _mm256_load_ps(yt + r * ldy);
@@ -388,12 +607,14 @@ static void tile(const float *wb, size_t ldw, const float *xp, int kc, float *yt
     for (int k = 0; k < kc; k++) {
         __m256 x0 = _mm256_load_ps(xp + (size_t)k * TW);
         __m256 x1 = _mm256_load_ps(xp + (size_t)k * TW + 8);
+        UNROLL_MR
         for (int r = 0; r < MR; r++) {
             __m256 b = _mm256_broadcast_ss(wb + r * ldw + k);
             c0[r] = _mm256_fmadd_ps(b, x0, c0[r]);
             c1[r] = _mm256_fmadd_ps(b, x1, c1[r]);
         }
     }
+    UNROLL_MR
     for (int r = 0; r < nr; r++) {
         _mm256_store_ps(yt + r * ldy, c0[r]);
         _mm256_store_ps(yt + r * ldy + 8, c1[r]);
@@ -415,6 +636,87 @@ static void tile(const float *wb, size_t ldw, const float *xp, int kc, float *yt
         for (int j = 0; j < TW; j++)
             yt[r * ldy + j] = c[r][j];
 #endif
+}
+
+/* The three steps of ikv_matmul (see the top of this file); run by every
+ * thread of a parallel region, or alone (orphaned loops run serially). */
+typedef struct matmul_job {
+    const ikv_matrix *w;
+    const float *x;
+    float *y;
+    int n, n_tiles, n_chunks, n_blocks;
+    size_t n_pad, wb_size;
+    float *xp, *yt, *wb_all;
+} matmul_job;
+
+static void matmul_steps(const matmul_job *jb)
+{
+    const ikv_matrix *w = jb->w;
+    const float *x = jb->x;
+    float *y = jb->y, *xp = jb->xp, *yt = jb->yt, *wb_all = jb->wb_all;
+    const int rows = w->rows, cols = w->cols, n = jb->n;
+    const int n_tiles = jb->n_tiles, n_chunks = jb->n_chunks, n_blocks = jb->n_blocks;
+    const size_t n_pad = jb->n_pad, wb_size = jb->wb_size;
+    /* 1. pack X by token tiles and column chunks */
+#pragma omp for schedule(static)
+    for (int job = 0; job < n_tiles * n_chunks; job++) {
+        int tile_i = job / n_chunks, k0 = (job % n_chunks) * KC;
+        int kc = cols - k0 < KC ? cols - k0 : KC;
+        float *dst = xp + ((size_t)tile_i * cols + k0) * TW;
+        for (int j = 0; j < TW; j++) {
+            int t = tile_i * TW + j;
+            if (t < n) {
+                const float *src = x + (size_t)t * cols + k0;
+                for (int k = 0; k < kc; k++)
+                    dst[(size_t)k * TW + j] = src[k];
+            } else {
+                for (int k = 0; k < kc; k++)
+                    dst[(size_t)k * TW + j] = 0.0f;
+            }
+        }
+    }
+
+    /* 2. row blocks x column chunks x token tiles (dynamic: see matvec) */
+    float *wb = wb_all + wb_size * (size_t)thread_id();
+#pragma omp for schedule(dynamic, 4)
+    for (int blk = 0; blk < n_blocks; blk++) {
+        int r0 = blk * MR;
+        int nr = rows - r0 < MR ? rows - r0 : MR;
+        for (int k0 = 0; k0 < cols; k0 += KC) {
+            int kc = cols - k0 < KC ? cols - k0 : KC;
+            const float *wrows;
+            size_t ldw;
+            if (w->type == IKV_WTYPE_F32 && nr == MR) {
+                wrows = (const float *)(const void *)(w->data + (size_t)r0 * w->row_bytes) + k0;
+                ldw = (size_t)cols;
+            } else {
+                for (int r = 0; r < MR; r++) {
+                    if (r < nr)
+                        row_to_f32(w, r0 + r, k0, kc, wb + (size_t)r * KC);
+                    else
+                        memset(wb + (size_t)r * KC, 0, (size_t)kc * sizeof *wb);
+                }
+                wrows = wb;
+                ldw = KC;
+            }
+            for (int tile_i = 0; tile_i < n_tiles; tile_i++)
+                tile(wrows, ldw, xp + ((size_t)tile_i * cols + k0) * TW, kc,
+                     yt + (size_t)r0 * n_pad + (size_t)tile_i * TW, n_pad, nr, k0 > 0);
+        }
+    }
+
+    /* 3. Y = (Y^T)^T, in 16 x 16 blocks */
+    const int n_rblocks = (rows + 15) / 16;
+#pragma omp for schedule(static)
+    for (int rb = 0; rb < n_rblocks; rb++) {
+        int r_end = rb * 16 + 16 < rows ? rb * 16 + 16 : rows;
+        for (int t0 = 0; t0 < n; t0 += 16) {
+            int t_end = t0 + 16 < n ? t0 + 16 : n;
+            for (int t = t0; t < t_end; t++)
+                for (int r = rb * 16; r < r_end; r++)
+                    y[(size_t)t * rows + r] = yt[(size_t)r * n_pad + t];
+        }
+    }
 }
 
 size_t ikv_matmul_workspace(int rows, int cols, int n, int n_threads)
@@ -448,71 +750,12 @@ int ikv_matmul(const ikv_matrix *w, const float *x, int n, float *y, int n_threa
     if (ikv_workspace_reserve(ws, ikv_matmul_workspace(rows, cols, n, n_threads)) != IKV_OK)
         return IKV_ENOMEM;
     float *xp = ws->buf, *yt = xp + xp_size, *wb_all = yt + yt_size;
-    const int parallel = n_threads > 1 && (int64_t)rows * cols * n >= PARALLEL_MIN_WEIGHTS;
-    (void)parallel;
-
-#pragma omp parallel num_threads(n_threads) if (parallel)
-    {
-        /* 1. pack X by token tiles and column chunks */
-#pragma omp for schedule(static)
-        for (int job = 0; job < n_tiles * n_chunks; job++) {
-            int tile_i = job / n_chunks, k0 = (job % n_chunks) * KC;
-            int kc = cols - k0 < KC ? cols - k0 : KC;
-            float *dst = xp + ((size_t)tile_i * cols + k0) * TW;
-            for (int j = 0; j < TW; j++) {
-                int t = tile_i * TW + j;
-                if (t < n) {
-                    const float *src = x + (size_t)t * cols + k0;
-                    for (int k = 0; k < kc; k++)
-                        dst[(size_t)k * TW + j] = src[k];
-                } else {
-                    for (int k = 0; k < kc; k++)
-                        dst[(size_t)k * TW + j] = 0.0f;
-                }
-            }
-        }
-
-        /* 2. row blocks x column chunks x token tiles */
-        float *wb = wb_all + wb_size * (size_t)thread_id();
-#pragma omp for schedule(static)
-        for (int blk = 0; blk < n_blocks; blk++) {
-            int r0 = blk * MR;
-            int nr = rows - r0 < MR ? rows - r0 : MR;
-            for (int k0 = 0; k0 < cols; k0 += KC) {
-                int kc = cols - k0 < KC ? cols - k0 : KC;
-                const float *wrows;
-                size_t ldw;
-                if (w->type == IKV_WTYPE_F32 && nr == MR) {
-                    wrows = (const float *)(const void *)(w->data + (size_t)r0 * w->row_bytes) + k0;
-                    ldw = (size_t)cols;
-                } else {
-                    for (int r = 0; r < MR; r++) {
-                        if (r < nr)
-                            row_to_f32(w, r0 + r, k0, kc, wb + (size_t)r * KC);
-                        else
-                            memset(wb + (size_t)r * KC, 0, (size_t)kc * sizeof *wb);
-                    }
-                    wrows = wb;
-                    ldw = KC;
-                }
-                for (int tile_i = 0; tile_i < n_tiles; tile_i++)
-                    tile(wrows, ldw, xp + ((size_t)tile_i * cols + k0) * TW, kc,
-                         yt + (size_t)r0 * n_pad + (size_t)tile_i * TW, n_pad, nr, k0 > 0);
-            }
-        }
-
-        /* 3. Y = (Y^T)^T, in 16 x 16 blocks */
-        const int n_rblocks = (rows + 15) / 16;
-#pragma omp for schedule(static)
-        for (int rb = 0; rb < n_rblocks; rb++) {
-            int r_end = rb * 16 + 16 < rows ? rb * 16 + 16 : rows;
-            for (int t0 = 0; t0 < n; t0 += 16) {
-                int t_end = t0 + 16 < n ? t0 + 16 : n;
-                for (int t = t0; t < t_end; t++)
-                    for (int r = rb * 16; r < r_end; r++)
-                        y[(size_t)t * rows + r] = yt[(size_t)r * n_pad + t];
-            }
-        }
+    matmul_job jb = {w, x, y, n, n_tiles, n_chunks, n_blocks, n_pad, wb_size, xp, yt, wb_all};
+    if (n_threads > 1 && (int64_t)rows * cols * n >= PARALLEL_MIN_WEIGHTS) {
+#pragma omp parallel num_threads(n_threads)
+        matmul_steps(&jb);
+    } else {
+        matmul_steps(&jb);
     }
     return IKV_OK;
 }

@@ -63,5 +63,8 @@ void ikv_matrix_row(const ikv_matrix *w, int r, float *out /* [cols] */);
 float ikv_dot_f32(const float *a, const float *b, int n);
 float ikv_dot_row(const ikv_matrix *w, int r, const float *x /* [cols] */);
 void ikv_axpy(float a, const float *x, float *y, int n); /* y += a x */
+/* out = sum_j p[j] v[j]: the value side of attention. */
+void ikv_weighted_rows(const float *p /* [n] */, const float *v /* [n][d] */, int n, int d,
+                       float *out /* [d] */);
 
 #endif

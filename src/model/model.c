@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef HAVE_MADVISE
+#include <sys/mman.h>
+#endif
 
 #include "model/model_internal.h"
 #include "model/sha256.h"
@@ -54,7 +57,7 @@ ikv_model *ikv_model_new(void)
     return m;
 }
 
-void *ikv_model_alloc(ikv_model *m, size_t bytes)
+static void *alloc(ikv_model *m, size_t bytes, int zero)
 {
     if (m->n_owned == m->cap_owned) {
         int cap = m->cap_owned ? 2 * m->cap_owned : 16;
@@ -64,13 +67,32 @@ void *ikv_model_alloc(ikv_model *m, size_t bytes)
         m->owned = owned;
         m->cap_owned = cap;
     }
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    /* Big weight buffers go on 2 MiB pages where the system offers them:
+     * fewer page faults while filling, fewer TLB misses while streaming. */
+    const size_t huge = (size_t)2 << 20;
+    size_t align = bytes >= 2 * huge ? huge : 64;
+    size_t rounded = (bytes + align - 1) / align * align;
+    void *p = aligned_alloc(align, rounded ? rounded : align);
     if (!p)
         return NULL;
-    memset(p, 0, rounded ? rounded : 64);
+#if defined(HAVE_MADVISE) && defined(MADV_HUGEPAGE)
+    if (align == huge)
+        madvise(p, rounded, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
+    if (zero)
+        memset(p, 0, rounded ? rounded : align);
     m->owned[m->n_owned++] = p;
     return p;
+}
+
+void *ikv_model_alloc(ikv_model *m, size_t bytes)
+{
+    return alloc(m, bytes, 1);
+}
+
+void *ikv_model_alloc_uninit(ikv_model *m, size_t bytes)
+{
+    return alloc(m, bytes, 0);
 }
 
 void ikv_model_free(ikv_model *m)

@@ -112,8 +112,9 @@ int ikv_model_synthetic(ikv_model **out, const ikv_model_shape *shape, ikv_wtype
 const ikv_model_details *ikv_model_info(const ikv_model *m);
 
 /* SHA-256 of the model file as hex, computed on the first call for big
- * files (small ones are hashed at load); "" for synthetic models, NULL if
- * the file cannot be read. */
+ * files (small ones, up to 64 MiB, are hashed at load); "" for synthetic
+ * models. The first call writes into the model: make it before sharing
+ * the model between threads. */
 const char *ikv_model_sha256(ikv_model *m);
 
 /* The model's tokenizer, or NULL when it has none. Owned by the model. */

@@ -46,6 +46,8 @@ struct ikv_model {
 
 /* Allocates memory released by ikv_model_free (zeroed, 64-byte aligned). */
 void *ikv_model_alloc(ikv_model *m, size_t bytes);
+/* The same, not zeroed: for buffers the caller fills entirely. */
+void *ikv_model_alloc_uninit(ikv_model *m, size_t bytes);
 
 /* A new, empty model (info fields -1/0) or NULL. */
 ikv_model *ikv_model_new(void);

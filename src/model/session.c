@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,12 @@ int ikv_session_create(ikv_session **out, const ikv_model *m, int max_seq, int n
     }
     if (n_threads > 1024)
         n_threads = 1024;
+    /* keys and values of every slot must be addressable */
+    double cache_bytes = 2.0 * info->n_layers * info->n_kv_heads * (double)max_seq * info->head_dim * sizeof(float);
+    if (max_seq > (1 << 30) || cache_bytes > (double)(SIZE_MAX / 4)) {
+        snprintf(err, errlen, "session: a cache of %d positions is too large", max_seq);
+        return IKV_ENOMEM;
+    }
     ikv_session *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "session: out of memory");

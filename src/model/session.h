@@ -20,8 +20,11 @@
  *   ikv_session_free(s);
  *
  * Calls return IKV_OK or a negative status (model/status.h) with a line in
- * ikv_session_error(). A failed call leaves the session as it was, except
- * after IKV_ENOMEM mid-way (reset it then).
+ * ikv_session_error(). A failed call leaves the session as it was: every
+ * argument is checked and every buffer allocated before a forward call
+ * changes anything. A session is used by one thread at a time (its work
+ * runs on n_threads OpenMP threads); sessions on one model are
+ * independent.
  */
 #ifndef IKV_MODEL_SESSION_H
 #define IKV_MODEL_SESSION_H

@@ -13,6 +13,10 @@
 #include "model/status.h"
 #include "model/wtype.h"
 
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 static const char *const names[IKV_WTYPE_COUNT] = {"F32", "F16", "BF16", "Q8_0"};
 
 const char *ikv_wtype_name(ikv_wtype type)
@@ -89,12 +93,20 @@ void ikv_wtype_from_f32(ikv_wtype type, const float *in, int64_t n, void *row)
     case IKV_WTYPE_F32:
         memcpy(bytes, in, (size_t)n * sizeof *in);
         break;
-    case IKV_WTYPE_F16:
-        for (int64_t i = 0; i < n; i++) {
+    case IKV_WTYPE_F16: {
+        int64_t i = 0;
+#if defined(__F16C__) && defined(__AVX__)
+        /* the instruction rounds to nearest even, like ikv_f32_to_f16 */
+        for (; i + 8 <= n; i += 8)
+            _mm_storeu_si128((__m128i *)(void *)(bytes + 2 * i),
+                             _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+        for (; i < n; i++) {
             uint16_t h = ikv_f32_to_f16(in[i]);
             memcpy(bytes + 2 * i, &h, 2);
         }
         break;
+    }
     case IKV_WTYPE_BF16:
         for (int64_t i = 0; i < n; i++) {
             uint16_t h = ikv_f32_to_bf16(in[i]);
@@ -106,14 +118,18 @@ void ikv_wtype_from_f32(ikv_wtype type, const float *in, int64_t n, void *row)
             const float *x = in + b * IKV_Q8_0_BLOCK;
             uint8_t *blk = bytes + b * IKV_Q8_0_BYTES;
             float amax = 0.0f;
-            for (int i = 0; i < IKV_Q8_0_BLOCK; i++)
-                amax = fmaxf(amax, fabsf(x[i]));
+            for (int i = 0; i < IKV_Q8_0_BLOCK; i++) {
+                float a = fabsf(x[i]);
+                amax = a > amax ? a : amax;
+            }
             float d = amax / 127.0f;
             float inv = d > 0.0f ? 1.0f / d : 0.0f;
             uint16_t dh = ikv_f32_to_f16(d);
             memcpy(blk, &dh, 2);
             for (int i = 0; i < IKV_Q8_0_BLOCK; i++) {
-                long q = lrintf(x[i] * inv);
+                /* round half away from zero; |x * inv| <= 127 by construction */
+                float v = x[i] * inv;
+                int q = (int)(v + (v >= 0.0f ? 0.5f : -0.5f));
                 blk[2 + i] = (uint8_t)(int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
             }
         }
