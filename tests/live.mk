@@ -15,3 +15,8 @@ EXTRA_PROGRAMS += tests/bench/bench_capture
 tests_bench_bench_capture_SOURCES = tests/bench/bench_capture.c
 tests_bench_bench_capture_CPPFLAGS = $(AM_CPPFLAGS) -DIKV_SRCDIR='"$(abs_top_srcdir)"'
 tests_bench_bench_capture_LDADD = libikvcapture.la -lm
+
+BENCHES += tests/bench/bench_live
+EXTRA_PROGRAMS += tests/bench/bench_live
+tests_bench_bench_live_SOURCES = tests/bench/bench_live.c
+tests_bench_bench_live_LDADD = libikvlive.la -lm

@@ -234,6 +234,33 @@ int ikv_live_begin(ikv_live *lv, int n_prompt, int n_total)
     return IKV_OK;
 }
 
+static int step(ikv_live *lv);
+
+int ikv_live_attach(ikv_live *lv, int n_total)
+{
+    int n = ikv_session_n_past(lv->session);
+    for (int l = 0; l < lv->L; l++)
+        for (int g = 0; g < lv->G; g++) {
+            const int32_t *pos = ikv_session_positions(lv->session, l, g);
+            if (ikv_session_cache_len(lv->session, l, g) != n)
+                return fail(lv, IKV_ESTATE, "live: attach needs a session that evicted nothing");
+            for (int i = 0; i < n; i++)
+                if (pos[i] != i)
+                    return fail(lv, IKV_ESTATE, "live: attach needs slots in position order");
+        }
+    lv->failed = 0;
+    lv->err[0] = '\0';
+    memset(&lv->stats, 0, sizeof lv->stats);
+    lv->callback_s = 0.0;
+    if (n < 1 || ikv_policy_begin(lv->policy, n, n_total) != IKV_OK)
+        return fail(lv, IKV_EBUDGET, "live: %s", n < 1 ? "the session is empty" : ikv_policy_error(lv->policy));
+    for (int i = 0; i < n; i++)
+        if (ikv_policy_append(lv->policy, i) != IKV_OK)
+            return fail(lv, IKV_ECAPACITY, "live: %s", ikv_policy_error(lv->policy));
+    lv->n_past = n;
+    return step(lv);
+}
+
 static void update_bytes(ikv_live *lv)
 {
     uint64_t slots = 0;

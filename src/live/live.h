@@ -51,6 +51,13 @@ int ikv_live_chain_observer(ikv_live *lv, const ikv_observer *other);
  * n_prompt in prefill, n_total in decode). Resets the session. */
 int ikv_live_begin(ikv_live *lv, int n_prompt, int n_total);
 
+/* Starts a sequence over what the session already holds: its n_past
+ * positions, still in position order (nothing evicted yet), count as the
+ * prompt. The policy has not seen their signals, so its first step
+ * compresses them by position alone (ties); afterwards it sees everything.
+ * For benchmarks that reuse one long prefill. */
+int ikv_live_attach(ikv_live *lv, int n_total);
+
 /* Runs tokens at the next positions (a prefill chunk), then steps the
  * policy and compacts the cache. */
 int ikv_live_prefill(ikv_live *lv, const int32_t *tokens, int n);

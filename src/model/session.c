@@ -283,6 +283,33 @@ int ikv_session_truncate(ikv_session *s, int n)
     return IKV_OK;
 }
 
+int ikv_session_copy_cache(ikv_session *dst, const ikv_session *src)
+{
+    if (dst->m != src->m)
+        return ikv_session_fail(dst, IKV_EINVAL, "cannot copy a cache between sessions of different models");
+    size_t caches = (size_t)src->L * src->G;
+    for (size_t c = 0; c < caches; c++)
+        if (src->len[c] > dst->capacity)
+            return ikv_session_fail(dst, IKV_ECAPACITY, "the cache holds %d slots, this session %d",
+                                    src->len[c], dst->capacity);
+    const size_t d = (size_t)src->d;
+    for (size_t c = 0; c < caches; c++) {
+        size_t n = (size_t)src->len[c];
+        memcpy(dst->k_cache + c * (size_t)dst->capacity * d, src->k_cache + c * (size_t)src->capacity * d,
+               n * d * sizeof *src->k_cache);
+        memcpy(dst->v_cache + c * (size_t)dst->capacity * d, src->v_cache + c * (size_t)src->capacity * d,
+               n * d * sizeof *src->v_cache);
+        memcpy(dst->positions + c * (size_t)dst->capacity, src->positions + c * (size_t)src->capacity,
+               n * sizeof *src->positions);
+        dst->len[c] = src->len[c];
+    }
+    dst->n_past = src->n_past;
+    dst->has_logits = src->has_logits;
+    memcpy(dst->logits, src->logits, (size_t)src->V * sizeof *src->logits);
+    dst->err[0] = '\0';
+    return IKV_OK;
+}
+
 const float *ikv_session_logits(const ikv_session *s)
 {
     return s->has_logits ? s->logits : NULL;

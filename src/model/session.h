@@ -64,6 +64,11 @@ int ikv_session_decode_at(ikv_session *s, int32_t token, int32_t pos);
  * Then n_past = n. The logits are no longer valid. */
 int ikv_session_truncate(ikv_session *s, int n);
 
+/* Makes dst's cache, positions, n_past and logits a copy of src's (same
+ * model; dst's capacity must hold every cache): one prefill can serve many
+ * runs that then diverge (benchmarks, probes). The observer stays. */
+int ikv_session_copy_cache(ikv_session *dst, const ikv_session *src);
+
 /* Logits [V] of the last processed position (NULL before any). */
 const float *ikv_session_logits(const ikv_session *s);
 
