@@ -38,68 +38,35 @@ mid_budget=$(awk -F'\t' 'NR > 1 && $3 != "full" && !seen[$5]++ { b[n++] = $5 } E
 
 label='function label(policy, params) { return params == "-" ? policy : policy " " params }'
 
-# Blocks for gnuplot: a header line with the series name, then x y rows,
-# two blank lines between series. Prints the number of blocks.
-blocks_vs_budget() { # scenario column file
-    awk -F'\t' -v tr="$overview" -v sc="$1" -v col="$2" "$label"'
-        NR > 1 && $1 == tr && $2 == sc && $3 != "full" && $12 != "skipped" && $col != "nan" {
-            k = label($3, $4)
+# series FILE OUT FILTER KEY X Y [W]: data for gnuplot, one block per
+# series KEY (in order of first appearance): a header line with its name,
+# then "x<TAB>y" rows sorted by x, y the mean (weighted by W) over the rows
+# of FILE that pass FILTER; two blank lines between blocks. Prints the
+# number of blocks. FILTER, KEY, X, Y and W are awk expressions.
+series() {
+    awk -F'\t' -v sc="${sc:-}" -v b="$mid_budget" -v tr="$overview" "$label"'
+        NR > 1 && ('"$3"') {
+            k = '"$4"'; x = ('"$5"') + 0; y = ('"$6"') + 0; w = ('"${7:-1}"') + 0
             if (!(k in cnt)) { cnt[k] = 0; order[n++] = k }
-            i = cnt[k]++; xs[k, i] = $6 + 0; ys[k, i] = $col
+            key = k SUBSEP x
+            if (!(key in wsum)) xs[k, cnt[k]++] = x
+            sum[key] += w * y; wsum[key] += w
         }
         END {
             for (s = 0; s < n; s++) {
                 k = order[s]; m = cnt[k]
-                for (i = 1; i < m; i++)  # insertion sort by budget
+                for (i = 1; i < m; i++)  # insertion sort by x
                     for (j = i; j > 0 && xs[k, j] < xs[k, j - 1]; j--) {
                         t = xs[k, j]; xs[k, j] = xs[k, j - 1]; xs[k, j - 1] = t
-                        t = ys[k, j]; ys[k, j] = ys[k, j - 1]; ys[k, j - 1] = t
                     }
-                printf "%s\n", k > FILENAME_OUT
-                for (i = 0; i < m; i++) printf "%s\t%s\n", xs[k, i], ys[k, i] > FILENAME_OUT
-                printf "\n\n" > FILENAME_OUT
+                printf "%s\n", k > OUT
+                for (i = 0; i < m; i++)
+                    if (wsum[k SUBSEP xs[k, i]] > 0)
+                        printf "%s\t%.6g\n", xs[k, i], sum[k SUBSEP xs[k, i]] / wsum[k SUBSEP xs[k, i]] > OUT
+                printf "\n\n" > OUT
             }
             print n
-        }' FILENAME_OUT="$3" "$out/summary.tsv"
-}
-
-blocks_per_layer() { # scenario file
-    awk -F'\t' -v sc="$1" -v b="$mid_budget" "$label"'
-        NR > 1 && $2 == sc && ($5 == b || $3 == "full") && $8 != "nan" {
-            k = label($3, $4); key = k SUBSEP $6
-            if (!(k in seen)) { seen[k] = 1; order[n++] = k }
-            if (!(key in sum)) { layers[k] = layers[k] " " $6 }
-            sum[key] += $8; cnt[key]++
-        }
-        END {
-            for (i = 0; i < n; i++) {
-                k = order[i]; printf "%s\n", k > FILENAME_OUT
-                m = split(layers[k], ls, " ")
-                for (j = 1; j <= m; j++) printf "%s\t%.6g\n", ls[j], sum[k SUBSEP ls[j]] / cnt[k SUBSEP ls[j]] > FILENAME_OUT
-                printf "\n\n" > FILENAME_OUT
-            }
-            print n
-        }' FILENAME_OUT="$2" "$out/per_layer.tsv"
-}
-
-blocks_influence() { # scenario file
-    awk -F'\t' -v sc="$1" -v b="$mid_budget" '
-        NR > 1 && ($2 != "evicted" || ($3 == sc && $6 == b)) && $11 != "nan" {
-            k = ($2 == "evicted") ? "evicted by " $4 (($5 == "-") ? "" : " " $5) : $2
-            key = k SUBSEP $8
-            if (!(k in seen)) { seen[k] = 1; order[n++] = k }
-            if (!(key in sum)) dists[k] = dists[k] " " $8
-            sum[key] += $10 * $11; cnt[key] += $10
-        }
-        END {
-            for (i = 0; i < n; i++) {
-                k = order[i]; printf "%s\n", k > FILENAME_OUT
-                m = split(dists[k], ds, " ")
-                for (j = 1; j <= m; j++) if (sum[k SUBSEP ds[j]] > 0) printf "%s\t%.6g\n", ds[j], sum[k SUBSEP ds[j]] / cnt[k SUBSEP ds[j]] > FILENAME_OUT
-                printf "\n\n" > FILENAME_OUT
-            }
-            print n
-        }' FILENAME_OUT="$2" "$out/influence.tsv"
+        }' OUT="$2" "$1"
 }
 
 plot() { # script data blocks outbase title ylabel [extra gnuplot assignments]
@@ -116,61 +83,32 @@ plot() { # script data blocks outbase title ylabel [extra gnuplot assignments]
     echo "$4" >>"$work/figures"
 }
 
+EVICTABLE='$1 == tr && $2 == sc && $3 != "full" && $12 !~ /^skipped/'
 : >"$work/figures"
 for sc in $scenarios; do
-    n=$(blocks_vs_budget "$sc" 7 "$work/recall_$sc.dat")
+    n=$(series "$out/summary.tsv" "$work/recall_$sc.dat" "$EVICTABLE && \$7 != \"nan\"" 'label($3, $4)' '$6' '$7')
     plot vs_budget.gp "$work/recall_$sc.dat" "$n" "$out/recall_$sc" "Attention recall vs budget ($sc)" "attention recall" "logy=0"
-    n=$(blocks_vs_budget "$sc" 8 "$work/err_$sc.dat")
+    n=$(series "$out/summary.tsv" "$work/err_$sc.dat" "$EVICTABLE && \$8 != \"nan\"" 'label($3, $4)' '$6' '$8')
     plot vs_budget.gp "$work/err_$sc.dat" "$n" "$out/err_$sc" "Attention output error vs budget ($sc)" "relative output error" "logy=1"
-    n=$(blocks_per_layer "$sc" "$work/layer_$sc.dat")
+    n=$(series "$out/per_layer.tsv" "$work/layer_$sc.dat" '$2 == sc && ($5 == b || $3 == "full") && $8 != "nan"' \
+        'label($3, $4)' '$6' '$8')
     plot per_layer.gp "$work/layer_$sc.dat" "$n" "$out/layers_$sc" "Recall per layer at budget $mid_budget ($sc)" "attention recall"
 done
-first_scenario=$(echo "$scenarios" | head -1)
-n=$(blocks_influence "$first_scenario" "$work/influence.dat")
+sc=$(echo "$scenarios" | head -1)
+n=$(series "$out/influence.tsv" "$work/influence.dat" \
+    '$2 !~ /:/ && ($2 != "evicted" || ($3 == sc && $6 == b)) && $11 != "nan"' \
+    '($2 == "evicted") ? "evicted by " label($4, $5) : $2' '$8' '$11' '$10')
 plot influence.gp "$work/influence.dat" "$n" "$out/influence" "Trace Forward Influence vs distance" "mean relative FI"
 # exact probes (KL) by distance, one line per token set
 if [ -s "$out/influence.tsv" ]; then
-    n=$(awk -F'\t' '
-        NR > 1 && $2 ~ /^exact-kl:/ && $11 != "nan" {
-            k = substr($2, 10); key = k SUBSEP $8
-            if (!(k in seen)) { seen[k] = 1; order[n++] = k }
-            if (!(key in sum)) dists[k] = dists[k] " " $8
-            sum[key] += $10 * $11; cnt[key] += $10
-        }
-        END {
-            for (i = 0; i < n; i++) {
-                k = order[i]; printf "%s tokens\n", k > FILENAME_OUT
-                m = split(dists[k], ds, " ")
-                for (j = 1; j <= m; j++) if (sum[k SUBSEP ds[j]] > 0) printf "%s\t%.6g\n", ds[j], sum[k SUBSEP ds[j]] / cnt[k SUBSEP ds[j]] > FILENAME_OUT
-                printf "\n\n" > FILENAME_OUT
-            }
-            print n
-        }' FILENAME_OUT="$work/exact.dat" "$out/influence.tsv")
+    n=$(series "$out/influence.tsv" "$work/exact.dat" '$2 ~ /^exact-kl:/ && $11 != "nan"' \
+        'substr($2, 10) " tokens"' '$8' '$11' '$10')
     plot influence.gp "$work/exact.dat" "$n" "$out/influence_exact" "Exact Forward Influence (closed loop) vs distance" "mean KL (nats)"
 fi
-# closed-loop KL against the budget, one line per policy and scenario
+# closed-loop KL against the budget, one line per policy and scenario (mean over traces)
 if [ -s "$out/live.tsv" ] && [ "$(wc -l <"$out/live.tsv")" -gt 1 ]; then
-    n=$(awk -F'\t' "$label"'
-        NR > 1 && $3 != "full" && $6 != "nan" && $5 ~ /^[0-9]+$/ {
-            k = label($3, $4) " (" $2 ")"
-            if (!(k in cnt)) { cnt[k] = 0; order[n++] = k }
-            key = k SUBSEP ($5 + 0)
-            if (!(key in sum)) { i = cnt[k]++; xs[k, i] = $5 + 0 }
-            sum[key] += $6; num[key]++   # mean over traces
-        }
-        END {
-            for (s = 0; s < n; s++) {
-                k = order[s]; m = cnt[k]
-                for (i = 1; i < m; i++)
-                    for (j = i; j > 0 && xs[k, j] < xs[k, j - 1]; j--) {
-                        t = xs[k, j]; xs[k, j] = xs[k, j - 1]; xs[k, j - 1] = t
-                    }
-                printf "%s\n", k > FILENAME_OUT
-                for (i = 0; i < m; i++) printf "%s\t%.6g\n", xs[k, i], sum[k SUBSEP xs[k, i]] / num[k SUBSEP xs[k, i]] > FILENAME_OUT
-                printf "\n\n" > FILENAME_OUT
-            }
-            print n
-        }' FILENAME_OUT="$work/live.dat" "$out/live.tsv")
+    n=$(series "$out/live.tsv" "$work/live.dat" '$3 != "full" && $6 != "nan" && $5 ~ /^[0-9]+$/' \
+        'label($3, $4) " (" $2 ")"' '$5' '$6')
     plot vs_budget.gp "$work/live.dat" "$n" "$out/live_kl" "Closed-loop KL(full || compressed) vs budget" "mean KL per decode step (nats)" "logy=1"
 fi
 awk -F'\t' 'NR > 1 && n < 4 && !seen[$1]++ { print $1; n++ }' "$out/traces.tsv" >"$work/seq_traces"

@@ -136,26 +136,6 @@ static unsigned parse_save(const char *list)
     return bits;
 }
 
-static void parse_layers(const char *text, capture_options *o)
-{
-    const char *s = text;
-    while (*s) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 0 || v > 100000 || (*end != ',' && *end != '\0'))
-            ikv_die(IKV_EXIT_USAGE, "--layers: '%s' is not a comma list of layer numbers", text);
-        if (o->n_layers == (int)(sizeof o->layers / sizeof *o->layers))
-            ikv_die(IKV_EXIT_USAGE, "--layers: too many layers");
-        for (int i = 0; i < o->n_layers; i++)
-            if (o->layers[i] >= v)
-                ikv_die(IKV_EXIT_USAGE, "--layers: list them once each, in increasing order");
-        o->layers[o->n_layers++] = (int)v;
-        s = *end ? end + 1 : end;
-    }
-    if (o->n_layers == 0)
-        ikv_die(IKV_EXIT_USAGE, "--layers: no layer given");
-}
-
 static unsigned parse_sets(const char *list)
 {
     static const char *const names[3] = {"attention", "entropy", "random"};
@@ -279,7 +259,10 @@ static void parse_options(int argc, char **argv, capture_options *o)
             else
                 ikv_die(IKV_EXIT_USAGE, "--dtype: '%s' is not f32 or f16", optarg);
             break;
-        case OPT_LAYERS: parse_layers(optarg, o); break;
+        case OPT_LAYERS:
+            o->n_layers = ikv_parse_index_list("--layers", optarg, 100000, o->layers,
+                                               (int)(sizeof o->layers / sizeof *o->layers));
+            break;
         case OPT_TOPK: o->topk = (int)ikv_parse_long_option("--topk", optarg, 1, 1000); break;
         case OPT_MAX_ATTN: o->attn_limit_mb = ikv_parse_double_option("--max-attn", optarg, 0.0, 1e9); break;
         case OPT_FORCE: o->force = 1; break;

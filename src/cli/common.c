@@ -91,6 +91,28 @@ double ikv_parse_double_option(const char *name, const char *text, double lo, do
     return v;
 }
 
+int ikv_parse_index_list(const char *name, const char *text, long hi, int *out, int max)
+{
+    int n = 0;
+    const char *s = text;
+    while (*s) {
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (end == s || errno || v < 0 || v > hi || (*end != ',' && *end != '\0'))
+            ikv_die(IKV_EXIT_USAGE, "%s: '%s' is not a comma list of numbers in [0, %ld]", name, text, hi);
+        if (n == max)
+            ikv_die(IKV_EXIT_USAGE, "%s: more than %d numbers", name, max);
+        if (n > 0 && out[n - 1] >= v)
+            ikv_die(IKV_EXIT_USAGE, "%s: list each once, in increasing order", name);
+        out[n++] = (int)v;
+        s = *end ? end + 1 : end;
+    }
+    if (n == 0)
+        ikv_die(IKV_EXIT_USAGE, "%s: no number given", name);
+    return n;
+}
+
 static void on_stop(int sig)
 {
     if (stop_signal == sig) {

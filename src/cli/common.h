@@ -45,6 +45,10 @@ void ikv_note(int quiet, const char *fmt, ...)
 long ikv_parse_long_option(const char *name, const char *text, long lo, long hi);
 double ikv_parse_double_option(const char *name, const char *text, double lo, double hi);
 
+/* Parses "0,2,4" (numbers in [0, hi], strictly increasing) for option
+ * `name` into out[max]; returns the count, or dies with a usage error. */
+int ikv_parse_index_list(const char *name, const char *text, long hi, int *out, int max);
+
 /* SIGINT and SIGTERM set a flag instead of killing the process, so long
  * work can stop at the next token and close its output properly. A second
  * signal of the same kind kills as usual. */

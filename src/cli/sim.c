@@ -101,24 +101,6 @@ static void list_policies(void)
     }
 }
 
-static void parse_layers(const char *text, sim_options *o)
-{
-    const char *s = text;
-    while (*s) {
-        char *end;
-        errno = 0;
-        long v = strtol(s, &end, 10);
-        if (end == s || errno || v < 0 || v > 100000 || (*end != ',' && *end != '\0'))
-            ikv_die(IKV_EXIT_USAGE, "--layers: '%s' is not a comma list of layer numbers", text);
-        if (o->n_layers == (int)(sizeof o->layers / sizeof *o->layers))
-            ikv_die(IKV_EXIT_USAGE, "--layers: too many layers");
-        o->layers[o->n_layers++] = (int)v;
-        s = *end ? end + 1 : end;
-    }
-    if (o->n_layers == 0)
-        ikv_die(IKV_EXIT_USAGE, "--layers: no layer given");
-}
-
 static void parse_args(int argc, char **argv, sim_options *o)
 {
     enum { OPT_LAYERS = 256, OPT_FI_TOKENS, OPT_FI_QUERIES, OPT_SEED, OPT_NO_PLOTS, OPT_LIST };
@@ -167,7 +149,10 @@ static void parse_args(int argc, char **argv, sim_options *o)
                 ikv_die(IKV_EXIT_USAGE, "%s", err);
             o->n_sweeps++;
             break;
-        case OPT_LAYERS: parse_layers(optarg, o); break;
+        case OPT_LAYERS:
+            o->n_layers = ikv_parse_index_list("--layers", optarg, 100000, o->layers,
+                                               (int)(sizeof o->layers / sizeof *o->layers));
+            break;
         case OPT_FI_TOKENS: o->fi_tokens = (int)ikv_parse_long_option("--fi-tokens", optarg, 0, 100000); break;
         case OPT_FI_QUERIES: o->fi_queries = (int)ikv_parse_long_option("--fi-queries", optarg, 0, 1000000); break;
         case OPT_SEED: o->seed = (unsigned long long)ikv_parse_long_option("--seed", optarg, 0, 0x7fffffffL); break;
