@@ -90,63 +90,106 @@ void ikv_attn_scores(const float *const *q, int nq, const float *kt, size_t ld, 
 }
 
 /* e^x = 2^k e^f with k = round(x / ln 2), |f| <= ln2 / 2; e^f by its Taylor
- * series to degree 7 (truncation error < 3e-9 relative). */
-static inline float exp_one(float x)
+ * series to degree 7 (truncation error < 3e-9 relative); 0 below -87.3.
+ * Written on 16-lane vectors: GCC does not vectorise the scalar form (the
+ * bit cast that builds 2^k stops it). */
+typedef int32_t v16i __attribute__((vector_size(64)));
+
+static inline v16 select16(v16i mask, v16 a, v16 b)
 {
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.0f ? 88.0f : x;
-    float k = floorf(x * 1.44269504088896341f + 0.5f);
-    float f = x - k * 0.693145751953125f;   /* ln 2, high part */
-    f = f - k * 1.42860682030941723e-6f;     /* ln 2, low part */
-    float p = 1.0f / 5040.0f;
-    p = p * f + 1.0f / 720.0f;
-    p = p * f + 1.0f / 120.0f;
-    p = p * f + 1.0f / 24.0f;
-    p = p * f + 1.0f / 6.0f;
-    p = p * f + 0.5f;
-    p = p * f + 1.0f;
-    p = p * f + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } scale = {.i = ((int32_t)k + 127) << 23};
-    float r = p * scale.f;
-    return x <= -87.3f ? 0.0f : r;
+    return (v16)(((v16i)a & mask) | ((v16i)b & ~mask));
+}
+
+static inline v16 exp16(v16 x)
+{
+    const v16 lo = splat16(-87.3f), hi = splat16(88.0f);
+    v16i below = x <= lo;
+    x = select16(x < lo, lo, x);
+    x = select16(x > hi, hi, x);
+    /* round to nearest by the 1.5 * 2^23 trick: exact for |t| < 2^22 */
+    const v16 magic = splat16(12582912.0f);
+    v16 k = (x * splat16(1.44269504088896341f) + magic) - magic;
+    v16 f = x - k * splat16(0.693145751953125f);
+    f = f - k * splat16(1.42860682030941723e-6f);
+    v16 p = splat16(1.0f / 5040.0f);
+    p = p * f + splat16(1.0f / 720.0f);
+    p = p * f + splat16(1.0f / 120.0f);
+    p = p * f + splat16(1.0f / 24.0f);
+    p = p * f + splat16(1.0f / 6.0f);
+    p = p * f + splat16(0.5f);
+    p = p * f + splat16(1.0f);
+    p = p * f + splat16(1.0f);
+    v16i ki = __builtin_convertvector(k, v16i);
+    v16 scale = (v16)((ki + 127) << 23);
+    return select16(below, splat16(0.0f), p * scale);
+}
+
+/* f(x[i]) for i < n through 16-lane blocks; the tail goes through a padded
+ * block, so every element takes the same arithmetic. */
+#define FOR_EACH_BLOCK(n, body)                                                                  \
+    for (int i0 = 0; i0 < (n); i0 += 16) {                                                       \
+        int lanes = (n) - i0 < 16 ? (n) - i0 : 16;                                               \
+        body                                                                                     \
+    }
+
+static inline v16 load_part(const float *p, int lanes, float pad)
+{
+    if (lanes == 16)
+        return load16(p);
+    float tmp[16];
+    for (int i = 0; i < 16; i++)
+        tmp[i] = i < lanes ? p[i] : pad;
+    return load16(tmp);
+}
+
+static inline void store_part(float *p, v16 x, int lanes)
+{
+    if (lanes == 16) {
+        store16(p, x);
+        return;
+    }
+    float tmp[16];
+    store16(tmp, x);
+    for (int i = 0; i < lanes; i++)
+        p[i] = tmp[i];
 }
 
 void ikv_attn_exp(float *x, int n)
 {
-#pragma omp simd
-    for (int i = 0; i < n; i++)
-        x[i] = exp_one(x[i]);
+    FOR_EACH_BLOCK(n, { store_part(x + i0, exp16(load_part(x + i0, lanes, 0.0f)), lanes); })
 }
 
 float ikv_attn_softmax(float *x, int n)
 {
     if (n <= 0)
         return -INFINITY;
-    float mx = x[0];
-#pragma omp simd reduction(max : mx)
-    for (int i = 0; i < n; i++)
-        mx = x[i] > mx ? x[i] : mx;
+    v16 vmax = splat16(-INFINITY);
+    FOR_EACH_BLOCK(n, {
+        v16 v = load_part(x + i0, lanes, -INFINITY);
+        vmax = select16(v > vmax, v, vmax);
+    })
+    float mx = vmax[0];
+    for (int i = 1; i < 16; i++)
+        mx = vmax[i] > mx ? vmax[i] : mx;
+    v16 vsum = splat16(0.0f);
+    const v16 vmx = splat16(mx);
+    FOR_EACH_BLOCK(n, {
+        v16 e = exp16(load_part(x + i0, lanes, -INFINITY) - vmx);
+        vsum += e;
+        store_part(x + i0, e, lanes);
+    })
     float z = 0.0f;
-#pragma omp simd reduction(+ : z)
-    for (int i = 0; i < n; i++) {
-        x[i] = exp_one(x[i] - mx);
-        z += x[i];
-    }
-    const float inv = 1.0f / z;
-#pragma omp simd
-    for (int i = 0; i < n; i++)
-        x[i] *= inv;
+    for (int i = 0; i < 16; i++)
+        z += vsum[i];
+    const v16 inv = splat16(1.0f / z);
+    FOR_EACH_BLOCK(n, { store_part(x + i0, load_part(x + i0, lanes, 0.0f) * inv, lanes); })
     return mx + logf(z);
 }
 
 void ikv_attn_probs(const float *scores, int n, float lse, float *probs)
 {
-#pragma omp simd
-    for (int i = 0; i < n; i++)
-        probs[i] = exp_one(scores[i] - lse);
+    const v16 l = splat16(lse);
+    FOR_EACH_BLOCK(n, { store_part(probs + i0, exp16(load_part(scores + i0, lanes, 0.0f) - l), lanes); })
 }
 
 /* out[a][c0..c0+64) for NQ queries over all keys: 4 NQ accumulators in
