@@ -65,7 +65,7 @@ series() {
                         printf "%s\t%.6g\n", xs[k, i], sum[k SUBSEP xs[k, i]] / wsum[k SUBSEP xs[k, i]] > OUT
                 printf "\n\n" > OUT
             }
-            print n
+            print n + 0
         }' OUT="$2" "$1"
 }
 

@@ -3,7 +3,7 @@
 # through sudo; otherwise it prints the command to run and fails.
 IKV_PACKAGES="build-essential autoconf automake libtool pkg-config \
 libhdf5-dev hdf5-tools zlib1g-dev libcunit1-dev libpcre2-dev libjansson-dev \
-gnuplot-nox python3-h5py python3-numpy"
+gnuplot-nox python3-h5py python3-numpy openmpi-bin libopenmpi-dev"
 
 ikv_missing_packages() {
     missing=""

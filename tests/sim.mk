@@ -14,3 +14,6 @@ BENCHES += tests/bench/bench_sim
 EXTRA_PROGRAMS += tests/bench/bench_sim
 tests_bench_bench_sim_SOURCES = tests/bench/bench_sim.c
 tests_bench_bench_sim_LDADD = libikvsim.la -lm
+
+TESTS += tests/cli/sim_mpi.sh
+EXTRA_DIST += tests/cli/sim_mpi.sh

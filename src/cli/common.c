@@ -12,6 +12,12 @@
 #include "cli/common.h"
 
 static const char *program = "infokv";
+static int muted;
+
+void ikv_cli_mute(int mute)
+{
+    muted = mute;
+}
 static volatile sig_atomic_t stop_signal;
 
 void ikv_cli_init(const char *argv0)
@@ -32,6 +38,8 @@ const char *ikv_cli_program(void)
 
 static void vreport(const char *prefix, const char *fmt, va_list ap)
 {
+    if (muted)
+        return;
     char msg[2048];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t len = strlen(msg);

@@ -19,6 +19,10 @@ enum {
 void ikv_cli_init(const char *argv0);
 const char *ikv_cli_program(void);
 
+/* With 1, messages (ikv_die, ikv_warn, ikv_note) are not printed: the
+ * other MPI ranks of a run that rank 0 speaks for. */
+void ikv_cli_mute(int mute);
+
 /* Prints "program: message" on stderr and exits with `status`. */
 void ikv_die(int status, const char *fmt, ...)
 #if defined(__GNUC__)

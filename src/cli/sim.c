@@ -15,6 +15,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef HAVE_MPI
+#include <mpi.h>
+#endif
 
 #include "cli/common.h"
 #include "infokv/core.h"
@@ -161,7 +164,13 @@ static void parse_args(int argc, char **argv, sim_options *o)
         case 'q': o->quiet = 1; break;
         case OPT_LIST: list_policies(); exit(IKV_EXIT_OK);
         case 'h': usage(stdout); exit(IKV_EXIT_OK);
-        case 'V': printf("infokv-sim (infokv) %s\n", PACKAGE_VERSION); exit(IKV_EXIT_OK);
+        case 'V':
+#ifdef HAVE_MPI
+            printf("infokv-sim (infokv) %s, with MPI\n", PACKAGE_VERSION);
+#else
+            printf("infokv-sim (infokv) %s\n", PACKAGE_VERSION);
+#endif
+            exit(IKV_EXIT_OK);
         case ':': ikv_die(IKV_EXIT_USAGE, "option '%s' needs a value (see --help)", argv[optind - 1]);
         default: ikv_die(IKV_EXIT_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
         }
@@ -199,6 +208,57 @@ static void prepare_outdir(const char *dir)
         ikv_die(IKV_EXIT_USAGE, "%s: cannot write there: %s", dir, strerror(errno));
     fclose(f);
     unlink(path);
+}
+
+/* ---- many processes: MPI ranks share the (trace, layer) units ---- */
+
+static int rank = 0, ranks = 1;
+
+#ifdef HAVE_MPI
+/* MPI is used only when a launcher started us (mpirun sets these). */
+static int launched_by_mpi(void)
+{
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") ||
+           getenv("MPI_LOCALNRANKS");
+}
+
+static int owns_unit(void *user, int64_t unit)
+{
+    (void)user;
+    return unit % ranks == rank;
+}
+
+static void sum_across_ranks(void *user, void *values, size_t count, char type)
+{
+    (void)user;
+    MPI_Datatype t = type == 'd' ? MPI_DOUBLE : type == 'l' ? MPI_LONG : MPI_FLOAT;
+    size_t size = type == 'd' ? sizeof(double) : type == 'l' ? sizeof(long) : sizeof(float);
+    for (size_t off = 0; off < count; off += (size_t)1 << 28) {
+        size_t n = count - off < ((size_t)1 << 28) ? count - off : ((size_t)1 << 28);
+        MPI_Allreduce(MPI_IN_PLACE, (char *)values + off * size, (int)n, t, MPI_SUM, MPI_COMM_WORLD);
+    }
+}
+#endif
+
+/* Ends every rank with the same status; the lowest failing rank says why. */
+static void finish_ranks(int status, const char *message)
+{
+#ifdef HAVE_MPI
+    if (ranks > 1) {
+        int worst = status, first = status ? rank : ranks;
+        MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        if (worst == 0)
+            return;
+        ikv_cli_mute(rank != first);
+        MPI_Finalize();
+        if (rank == first)
+            ikv_die(status, "%s", message);
+        exit(worst);
+    }
+#endif
+    if (status)
+        ikv_die(status, "%s", message);
 }
 
 static ikv_progress progress;
@@ -277,6 +337,15 @@ static int make_report(const sim_options *o)
 int main(int argc, char **argv)
 {
     ikv_cli_init(argv[0]);
+#ifdef HAVE_MPI
+    if (launched_by_mpi()) {
+        MPI_Init(&argc, &argv);
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+        /* every rank sees the same flags and traces: rank 0 speaks for all */
+        ikv_cli_mute(rank != 0);
+    }
+#endif
     sim_options o;
     parse_args(argc, argv, &o);
     char err[1024];
@@ -312,17 +381,30 @@ int main(int argc, char **argv)
     so.warn = on_warn;
     so.user = &o;
     so.should_stop = ikv_cli_stop_requested;
-    ikv_note(o.quiet, "%d jobs (policies x parameters x budgets x scenarios) on %d trace%s", jobs.n,
-             o.n_traces, o.n_traces == 1 ? "" : "s");
-    ikv_progress_start(&progress, "replay", 1, o.quiet);
+#ifdef HAVE_MPI
+    if (ranks > 1)
+        so.owns_unit = owns_unit;
+#endif
+    ikv_note(o.quiet, "%d jobs (policies x parameters x budgets x scenarios) on %d trace%s%s", jobs.n,
+             o.n_traces, o.n_traces == 1 ? "" : "s", ranks > 1 ? ", spread over MPI ranks" : "");
+    ikv_progress_start(&progress, "replay", 1, o.quiet || rank != 0);
     double t0 = ikv_now();
     ikv_sim_results res;
     int rc = ikv_sim_run((const char *const *)o.traces, o.n_traces, &jobs, &so, &res, err, sizeof err);
     ikv_progress_finish(&progress);
     if (rc == IKV_SIM_ESTOPPED)
-        ikv_die(IKV_EXIT_RUNTIME, "interrupted: no output written");
-    if (rc != IKV_SIM_OK)
-        ikv_die(rc == IKV_SIM_EINPUT ? IKV_EXIT_USAGE : IKV_EXIT_RUNTIME, "%s", err);
+        snprintf(err, sizeof err, "interrupted: no output written");
+    finish_ranks(rc == IKV_SIM_OK ? 0 : rc == IKV_SIM_EINPUT ? IKV_EXIT_USAGE : IKV_EXIT_RUNTIME, err);
+#ifdef HAVE_MPI
+    if (ranks > 1)
+        ikv_sim_results_visit_sums(&res, sum_across_ranks, NULL);
+    if (ranks > 1 && rank != 0) { /* rank 0 writes the tables */
+        ikv_sim_results_free(&res);
+        ikv_sim_jobs_free(&jobs);
+        MPI_Finalize();
+        return IKV_EXIT_OK;
+    }
+#endif
     double elapsed = ikv_now() - t0;
     if (ikv_sim_write_tables(&res, o.outdir, err, sizeof err) != 0)
         ikv_die(IKV_EXIT_RUNTIME, "%s", err);
@@ -332,5 +414,9 @@ int main(int argc, char **argv)
     ikv_note(o.quiet, "replayed in %.1f s; %s in %s/", elapsed,
              report_failed ? "tables" : "tables, figures and report", o.outdir);
     printf("%s/%s\n", o.outdir, report_failed ? "summary.tsv" : "report.md");
+#ifdef HAVE_MPI
+    if (ranks > 1)
+        MPI_Finalize();
+#endif
     return IKV_EXIT_OK;
 }

@@ -13,8 +13,8 @@ libikvsim_la_LIBADD = libikvcore.la libikvtrace.la libikvutil.la -lm
 bin_PROGRAMS += infokv-sim
 infokv_sim_SOURCES = src/cli/sim.c
 infokv_sim_CPPFLAGS = $(AM_CPPFLAGS) -DIKV_PKGDATADIR='"$(pkgdatadir)"' \
-	-DIKV_SRCDIR='"$(abs_top_srcdir)"'
-infokv_sim_LDADD = libikvsim.la libikvcli.la
+	-DIKV_SRCDIR='"$(abs_top_srcdir)"' $(MPI_CFLAGS)
+infokv_sim_LDADD = libikvsim.la libikvcli.la $(MPI_LIBS)
 
 # gnuplot scripts and the report/comparison scripts infokv-sim runs.
 nobase_dist_pkgdata_DATA = plots/common.gp plots/vs_budget.gp plots/per_layer.gp \

@@ -370,7 +370,7 @@ int ikv_sim_add_live_jobs(const char *const *paths, int n_paths, ikv_sim_jobs *j
 }
 
 static int run_trace(const char *path, const ikv_sim_jobs *jobs, const ikv_sim_options *opt,
-                     ikv_sim_trace_result *res, int64_t *done, int64_t total_units,
+                     ikv_sim_trace_result *res, int64_t *unit, int64_t *done, int64_t total_units,
                      char *err, size_t errlen)
 {
     ikv_trace_reader *r = NULL;
@@ -564,6 +564,8 @@ static int run_trace(const char *path, const ikv_sim_jobs *jobs, const ikv_sim_o
     }
     for (int li = 0; li < res->n_layers && rc == IKV_SIM_OK; li++) {
         const int slot = slots[li], layer = res->layers[li];
+        if (opt->owns_unit && !opt->owns_unit(opt->user, (*unit)++))
+            continue;
         if (opt->should_stop && opt->should_stop()) {
             rc = fail(err, errlen, IKV_SIM_ESTOPPED, "stopped");
             break;
@@ -753,13 +755,77 @@ int ikv_sim_run(const char *const *paths, int n_paths, const ikv_sim_jobs *jobs,
         total += opt->layers ? (opt->n_layers < n ? opt->n_layers : n) : n;
         ikv_trace_close(r);
     }
+    if (opt->owns_unit) { /* progress counts this process's units */
+        int64_t mine = 0;
+        for (int64_t u = 0; u < total; u++)
+            mine += opt->owns_unit(opt->user, u) != 0;
+        total = mine;
+    }
+    int64_t unit = 0;
     for (int i = 0; i < n_paths; i++) {
         res->n_traces = i + 1;
-        int rc = run_trace(paths[i], jobs, opt, &res->traces[i], &done, total, err, errlen);
+        int rc = run_trace(paths[i], jobs, opt, &res->traces[i], &unit, &done, total, err, errlen);
         if (rc != IKV_SIM_OK) {
             ikv_sim_results_free(res);
             return rc;
         }
+    }
+    return IKV_SIM_OK;
+}
+
+int ikv_sim_results_visit_sums(ikv_sim_results *res, ikv_sum_visitor fn, void *user)
+{
+    const int n_jobs = res->jobs->n;
+    for (int i = 0; i < res->n_traces; i++) {
+        ikv_sim_trace_result *t = &res->traces[i];
+        size_t cells = (size_t)n_jobs * (size_t)t->n_layers;
+        /* the cells' sums, packed by type */
+        double *d = malloc((cells ? cells : 1) * 4 * sizeof *d);
+        long *l = malloc((cells ? cells : 1) * 3 * sizeof *l);
+        if (!d || !l) {
+            free(d);
+            free(l);
+            return IKV_SIM_ERUNTIME;
+        }
+        for (size_t c = 0; c < cells; c++) {
+            const ikv_sim_stats *st = &t->cells[c];
+            d[4 * c] = st->recall_sum;
+            d[4 * c + 1] = st->err_sum;
+            d[4 * c + 2] = st->overlap_sum;
+            d[4 * c + 3] = st->kept_sum;
+            l[3 * c] = st->n_pairs;
+            l[3 * c + 1] = st->n_overlap;
+            l[3 * c + 2] = st->n_kept;
+        }
+        fn(user, d, cells * 4, 'd');
+        fn(user, l, cells * 3, 'l');
+        for (size_t c = 0; c < cells; c++) {
+            ikv_sim_stats *st = &t->cells[c];
+            st->recall_sum = d[4 * c];
+            st->err_sum = d[4 * c + 1];
+            st->overlap_sum = d[4 * c + 2];
+            st->kept_sum = d[4 * c + 3];
+            st->n_pairs = l[3 * c];
+            st->n_overlap = l[3 * c + 1];
+            st->n_kept = l[3 * c + 2];
+        }
+        free(d);
+        free(l);
+        size_t steps = (size_t)n_jobs * (size_t)(t->T - t->P);
+        fn(user, t->step_recall, steps, 'd');
+        fn(user, t->step_err, steps, 'd');
+        for (int s = 0; s < 3; s++) {
+            fn(user, t->fi_sets[s].sum, IKV_FI_BUCKETS, 'd');
+            fn(user, t->fi_sets[s].n, IKV_FI_BUCKETS, 'l');
+        }
+        for (int j = 0; j < n_jobs; j++) {
+            fn(user, t->fi_evicted[j].sum, IKV_FI_BUCKETS, 'd');
+            fn(user, t->fi_evicted[j].n, IKV_FI_BUCKETS, 'l');
+        }
+        fn(user, t->received, (size_t)t->T, 'f');
+        fn(user, t->evolution, (size_t)t->T, 'f');
+        if (t->n_probes > 0)
+            fn(user, t->probe_fo, (size_t)t->n_probes * (size_t)t->T, 'd');
     }
     return IKV_SIM_OK;
 }

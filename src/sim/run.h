@@ -28,6 +28,12 @@ typedef struct ikv_sim_options {
     int n_layers;
     int skip_impossible;    /* 1: a budget a policy cannot honour on a trace is
                                skipped (noted in results); 0: it is an error */
+    /* Which (trace, layer) units this process replays, for work spread
+     * over processes (MPI ranks): unit u, numbered over traces then
+     * replayed layers, runs when owns_unit(user, u) is true. Results of
+     * units not run stay zero, so summing every process's results (see
+     * ikv_sim_results_visit_sums) gives the whole. NULL: every unit. */
+    int (*owns_unit)(void *user, int64_t unit);
     void (*progress)(void *user, int64_t done, int64_t total);
     void (*warn)(void *user, const char *message);
     void *user;
@@ -109,5 +115,11 @@ int ikv_sim_run(const char *const *paths, int n_paths, const ikv_sim_jobs *jobs,
                 const ikv_sim_options *opt, ikv_sim_results *res, char *err, size_t errlen);
 
 void ikv_sim_results_free(ikv_sim_results *res);
+
+/* Calls fn on every array of results that units add into (type 'd'
+ * double, 'l' long, 'f' float), in the same order on every process, so
+ * that a caller can sum them across processes in place. */
+typedef void (*ikv_sum_visitor)(void *user, void *values, size_t count, char type);
+int ikv_sim_results_visit_sums(ikv_sim_results *res, ikv_sum_visitor fn, void *user);
 
 #endif
