@@ -6,6 +6,8 @@ libikvsim_la_SOURCES = \
 	src/sim/replay.c src/sim/replay.h \
 	src/sim/influence.c src/sim/influence.h \
 	src/sim/jobs.c src/sim/jobs.h \
+	src/sim/inputs.c src/sim/inputs.h \
+	src/sim/results.c \
 	src/sim/run.c src/sim/run.h \
 	src/sim/tables.c src/sim/tables.h
 libikvsim_la_LIBADD = libikvcore.la libikvtrace.la libikvutil.la -lm
