@@ -259,6 +259,108 @@ static void llama2c_seeds(const char *models)
     }
 }
 
+/* ---- tokenizers ---- */
+
+static const char *const english[] = {
+    " ", "e", "t", "a", "o", "n", " t", "he", " the", "in", " a", "on", "er", "ce", " w", "as",
+    " was", "re", "nd", " and", "it", " s", "ha", "ed", " time", " upon", " Once", "ti", "me",
+    "up", "pon", "Once", "\n", "\xc3\xa9", "caf", " caf\xc3\xa9", "\xe4\xb8\xad", ".", ",",
+};
+static const char story[] = "Once upon a time, there was a little cat named Tom. He had a caf\xc3\xa9 "
+                            "\xe4\xb8\xad\xe6\x96\x87 and 123 friends!\n\tThe end.";
+
+/* flags, [extra header bytes], text, 0x00, then entries "score piece" split by 0x01 */
+static void tok_seed(const char *harness, const char *name, const uint8_t *header, size_t hlen,
+                     const char *text, const char *const *pieces, int n, const float *scores)
+{
+    size_t cap = hlen + strlen(text) + 1 + 70000;
+    uint8_t *buf = malloc(cap);
+    size_t pos = 0;
+    memcpy(buf, header, hlen);
+    pos = hlen;
+    memcpy(buf + pos, text, strlen(text));
+    pos += strlen(text);
+    buf[pos++] = 0;
+    for (int i = 0; i < n && pos + 80 < cap; i++) {
+        float s = scores ? scores[i] : -(float)i;
+        buf[pos++] = (uint8_t)(int8_t)(s < -120 ? -120 : s > 120 ? 120 : s);
+        size_t len = strlen(pieces[i]);
+        memcpy(buf + pos, pieces[i], len);
+        pos += len;
+        if (i + 1 < n)
+            buf[pos++] = 1;
+    }
+    write_seed(harness, name, buf, pos);
+    free(buf);
+}
+
+static void tokenizer_seeds(const char *models)
+{
+    int n = (int)(sizeof english / sizeof english[0]);
+    static const struct {
+        const char *name;
+        uint8_t flags;
+    } spm[] = {
+        {"llama2c-layout", 32},
+        {"bytes-bos-last", 2 | 16 | 64},
+        {"escaped-bytes-unk", 1 | 2 | 8 | 16 | 64},
+        {"typed-bytes", 2 | 4 | 16 | 128},
+        {"no-bytes", 16 | 64},
+    };
+    for (size_t i = 0; i < sizeof spm / sizeof spm[0]; i++)
+        tok_seed("tok_spm", spm[i].name, &spm[i].flags, 1, story, english, n, NULL);
+    static const struct {
+        const char *name;
+        uint8_t header[2];
+    } gpt2[] = {
+        {"default-letters-merges", {4 | 32, 0}},
+        {"llama3-letters-merges-bos", {1 | 4 | 16 | 32, 1}},
+        {"qwen2-letters-merges-typed", {2 | 4 | 8 | 32, 6}},
+        {"llama3-raw", {1 | 4 | 64 | 128, 0}},
+        {"default-no-letters", {32, 0}},
+    };
+    for (size_t i = 0; i < sizeof gpt2 / sizeof gpt2[0]; i++)
+        tok_seed("tok_gpt2", gpt2[i].name, gpt2[i].header, 2, story, english, n, NULL);
+    /* the real tok512.bin vocabulary, in the llama2.c layout */
+    if (models) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/tok512.bin", models);
+        FILE *fp = fopen(path, "rb");
+        if (!fp)
+            return;
+        static uint8_t file[1 << 16];
+        size_t size = fread(file, 1, sizeof file, fp);
+        fclose(fp);
+        const char *pieces[512];
+        float scores[512];
+        char *texts = malloc(size);
+        size_t pos = 4, used = 0;
+        int count = 0;
+        for (int id = 0; id < 512 && pos + 8 <= size; id++) {
+            float s;
+            int32_t len;
+            memcpy(&s, file + pos, 4);
+            memcpy(&len, file + pos + 4, 4);
+            pos += 8;
+            if (len < 0 || (size_t)len > size - pos)
+                break;
+            if (id >= 259 && len > 0 && !memchr(file + pos, 0, (size_t)len) &&
+                !memchr(file + pos, 1, (size_t)len)) {
+                memcpy(texts + used, file + pos, (size_t)len);
+                texts[used + (size_t)len] = '\0';
+                pieces[count] = texts + used;
+                scores[count] = s;
+                count++;
+                used += (size_t)len + 1;
+            }
+            pos += (size_t)len;
+        }
+        uint8_t flags = 32;
+        tok_seed("tok_spm", "tok512-llama2c-layout", &flags, 1, story, pieces, count, scores);
+        free(texts);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -272,5 +374,6 @@ int main(int argc, char **argv)
     }
     gguf_seeds();
     llama2c_seeds(argc > 2 ? argv[2] : NULL);
+    tokenizer_seeds(argc > 2 ? argv[2] : NULL);
     return 0;
 }
