@@ -589,6 +589,9 @@ static int run_trace(const capture_options *o)
     trace_state ts;
     memset(&ts, 0, sizeof ts);
     ts.rc = &rc;
+    /* From the moment the temporary file exists, a stop signal must end in
+     * a closed trace (complete=0), not kill us and leave the temporary. */
+    ikv_cli_catch_stop_signals();
     if (ikv_trace_writer_create(&ts.writer, o->out_path, &meta, &spec, err, sizeof err) != 0)
         ikv_die(IKV_EXIT_USAGE, "%s", err);
     ikv_session *session;
@@ -606,7 +609,6 @@ static int run_trace(const capture_options *o)
         ikv_trace_writer_abort(ts.writer);
         ikv_die(IKV_EXIT_RUNTIME, "%s", ikv_session_error(session));
     }
-    ikv_cli_catch_stop_signals();
     ikv_progress progress;
     ikv_progress_start(&progress, "capture", rc.steps, o->quiet);
     run_stats st;
