@@ -1,3 +1,17 @@
 # Robustness (GitHub issue 7): fuzz harnesses and corpus replay
 # (tests/fuzz.mk), bad inputs, interruption, valgrind.
 include $(top_srcdir)/tests/fuzz.mk
+
+# Bad inputs and hostile environments: the table of doc/robustness.md.
+TESTS += tests/cli/bad_inputs.sh
+EXTRA_DIST += tests/cli/bad_inputs.sh
+
+# Interruption by SIGINT, SIGTERM and SIGKILL at random moments: a few
+# trials in `make check`, many with `make check-interrupt` (IKV_TRIALS).
+TESTS += tests/cli/interrupt.sh
+EXTRA_DIST += tests/cli/interrupt.sh
+IKV_TRIALS = 60
+check-interrupt: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' IKV_TRIALS='$(IKV_TRIALS)' \
+		$(SHELL) $(srcdir)/tests/cli/interrupt.sh
+.PHONY: check-interrupt
