@@ -15,3 +15,19 @@ check-interrupt: all
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' IKV_TRIALS='$(IKV_TRIALS)' \
 		$(SHELL) $(srcdir)/tests/cli/interrupt.sh
 .PHONY: check-interrupt
+
+# valgrind (memcheck) on the demo capture and simulation. valgrind knows
+# neither AVX-512 (-march=native) nor ASan: such builds make a plain one
+# in valgrind-build/ first.
+valgrind: all
+	@if test -n "$(ARCH_CFLAGS)$(SAN_CFLAGS)"; then \
+		echo "make valgrind: a build without '$(ARCH_CFLAGS) $(SAN_CFLAGS)' in valgrind-build/"; \
+		mkdir -p valgrind-build && cd valgrind-build && \
+		{ test -f Makefile || '$(abs_top_srcdir)/configure' --disable-native >configure.out; } && \
+		$(MAKE) $(AM_MAKEFLAGS) infokv-capture infokv-sim infokv-inspect >build.out && \
+		$(SHELL) '$(abs_top_srcdir)/tests/valgrind.sh' .; \
+	else \
+		$(SHELL) '$(abs_top_srcdir)/tests/valgrind.sh' .; \
+	fi
+.PHONY: valgrind
+EXTRA_DIST += tests/valgrind.sh tests/valgrind.supp
