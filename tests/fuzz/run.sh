@@ -25,7 +25,7 @@ status=0
 max_len() {
     case $1 in
         gguf|llama2c) echo 65536 ;;
-        trace) echo 16384 ;;
+        trace) echo 12288 ;;
         tok_spm|tok_gpt2) echo 4096 ;;
         *) echo 1024 ;;
     esac
