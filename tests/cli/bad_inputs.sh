@@ -208,6 +208,10 @@ row "output folder is a file (sim)" 2 "afile/out: cannot create: Not a directory
 row "output folder is a file (capture)" 2 "afile/t.h5: cannot create .*: Not a directory" \
     --absent "$T/afile/t.h5" -- "$capture" -q -m "$gguf" -p hi -n 4 -o "$T/afile/t.h5"
 
+mkdir -p "$T/adir"
+row "output is an existing folder (capture)" 2 "adir: is a folder; give a file name for the trace" \
+    -- "$capture" -q -m "$gguf" -p hi -n 4 -o "$T/adir"
+
 # Read-only and full file systems: a tmpfs we can mount (root) or, for
 # read-only, a folder without write permission (other users).
 mounted=""
