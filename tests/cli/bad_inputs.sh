@@ -46,7 +46,7 @@ row() {
         fail "$name"
     fi
     if [ -n "${IKV_TABLE:-}" ]; then
-        msg=$(head -1 "$T/row.err" | sed "s|$T/|DIR/|g; s/|/\\\\|/g")
+        msg=$(head -1 "$T/row.err" | sed "s|$T/|DIR/|g; s/\\.tmp-[0-9]*/.tmp-PID/g; s/|/\\\\|/g")
         prog=$(basename "$1")
         [ "$prog" = sh ] && prog="$(echo "$3" | grep -o 'infokv-[a-z]*' | head -1) under ulimit -f"
         printf '| %s | `%s` | %s | `%s` |\n' "$name" "$prog" "$got" "$msg" >>"$IKV_TABLE"

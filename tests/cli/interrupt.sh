@@ -27,7 +27,7 @@ T=$IKV_TMP
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 trials=${IKV_TRIALS:-6}
-seed=${IKV_SEED:-$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')}
+seed=${IKV_SEED:-$(od -An -tu2 -N2 /dev/urandom | tr -d ' ')}
 echo "trials $trials, seed $seed (IKV_SEED=$seed to replay)"
 
 # A model slow enough to be caught mid-run (a second or so): the
@@ -79,7 +79,9 @@ dflt=""
 env --default-signal=INT true 2>/dev/null && dflt="env --default-signal=INT"
 
 # Uniform random numbers from the seed: delay I N -> a delay in [0, N].
-rand() { awk -v s="$seed" -v i="$1" -v n="$2" 'BEGIN { srand(s + 7919 * i); for (k = 0; k < 3; k++) r = rand(); printf "%.3f", r * n }'; }
+# (awk's srand wants a seed below 2^31)
+# The I-th number of the seed's sequence.
+rand() { awk -v s="$seed" -v i="$1" -v n="$2" 'BEGIN { srand(s); for (k = 0; k <= i; k++) r = rand(); printf "%.3f", r * n }'; }
 
 # complete attribute of a trace, or "bad" when it is not a valid trace
 trace_state() {
