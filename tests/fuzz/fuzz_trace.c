@@ -12,8 +12,9 @@
  *
  * Checks: open fails with one line naming the file, or every read the
  * simulator and infokv-inspect make succeeds or fails cleanly into
- * buffers of the size the reader itself advertises; a small trace that
- * opens is also replayed by the simulator (a few policies and budgets).
+ * buffers of the size the reader itself advertises; infokv-inspect's
+ * statistics and --check run on it; a small trace that opens is also
+ * replayed by the simulator (a few policies and budgets).
  */
 #include "config.h"
 
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/inspect.h"
 #include "fuzz_util.h"
 #include "sim/run.h"
 #include "trace/internal.h"
@@ -452,6 +454,23 @@ static void read_everything(ikv_trace_reader *r)
     ikv_trace_attr_int(r, "/logits/entropy_topk", "k", &iv);
 }
 
+/* infokv-inspect --check's statistics and validation. */
+static void inspect(ikv_trace_reader *r)
+{
+    ikv_inspect_stats st;
+    ikv_inspect_findings found;
+    char err[1024];
+    memset(&st, 0, sizeof st);
+    memset(&found, 0, sizeof found);
+    int rc = ikv_inspect_analyse(r, 1, &st, &found, err, sizeof err);
+    if (rc != 0)
+        ikv_fuzz_check_message(err, NULL);
+    IKV_FUZZ_CHECK(found.n_problems >= 0 && found.n_notes >= 0 && found.n_passed >= 0);
+    for (int i = 0; i < found.n_problems && i < IKV_INSPECT_KEEP; i++)
+        ikv_fuzz_check_message(found.problems[i], NULL);
+    ikv_inspect_stats_free(&st);
+}
+
 static void simulate(const char *path, const ikv_trace_reader *r)
 {
     const ikv_trace_meta *m = ikv_trace_meta_of(r);
@@ -512,6 +531,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     read_everything(r);
+    inspect(r);
     if (!getenv("IKV_FUZZ_NO_SIM"))
         simulate(path, r);
     ikv_trace_close(r);
