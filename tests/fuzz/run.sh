@@ -48,6 +48,7 @@ for name in $names; do
     log=$out/logs/$name-$(date +%Y%m%d-%H%M%S).log
     echo "== fuzz_$name for ${time}s (log $log)"
     before=$(ls "$artifacts" | wc -l)
+    started=$(date +%s)
     # shellcheck disable=SC2086
     if [ "$jobs" -gt 1 ]; then
         (cd "$out/logs" && "$bin" "$corpus" $dict -artifact_prefix="$artifacts/" \
@@ -61,11 +62,12 @@ for name in $names; do
             -max_total_time="$time" -print_final_stats=1 ${FUZZ_ARGS:-} >"$log" 2>&1
     fi
     rc=$?
+    elapsed=$(($(date +%s) - started))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{s += $1} END {print s + 0}')
     after=$(ls "$artifacts" | wc -l)
     crashes=$((after - before))
-    printf '%s\t%s\t%s\t%s\n' "$name" "$time" "$execs" "$crashes" >>"$out/totals.tsv"
-    echo "   exit $rc, $execs executions, $crashes new artifacts in $artifacts"
+    printf '%s\t%s\t%s\t%s\n' "$name" "$elapsed" "$execs" "$crashes" >>"$out/totals.tsv"
+    echo "   exit $rc after ${elapsed}s, $execs executions, $crashes new artifacts in $artifacts"
     [ "$rc" -eq 0 ] || status=1
 done
 
