@@ -659,6 +659,9 @@ static int run_capture(const capture_options *o)
     cs.live = live_set_create(o, &rc, err, sizeof err);
     ikv_trace_writer *writer = NULL;
     ikv_trace_spec spec = ikv_trace_writer_default_spec();
+    /* From the moment the temporary file exists, a stop signal must end in
+     * a closed trace (complete=0), not kill us and leave the temporary. */
+    ikv_cli_catch_stop_signals();
     if (o->out_path) {
         ikv_trace_meta meta;
         fill_meta(o, &rc, rc.model, &meta);
@@ -688,7 +691,6 @@ static int run_capture(const capture_options *o)
         if (ikv_session_set_observer(cs.full, &obs) != IKV_OK)
             FAIL_RUNTIME("%s", ikv_session_error(cs.full));
     }
-    ikv_cli_catch_stop_signals();
     ikv_progress progress;
     ikv_progress_start(&progress, writer ? "capture" : "run", rc.steps, o->quiet);
     run_stats st;

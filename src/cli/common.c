@@ -29,6 +29,10 @@ void ikv_cli_init(const char *argv0)
         if (strncmp(program, "lt-", 3) == 0)
             program += 3;
     }
+    /* Under a file-size limit (ulimit -f) a write past it would kill us
+     * with SIGXFSZ and leave a temporary file; ignored, the write fails
+     * with EFBIG and is reported like a full disk (exit 1, one line). */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 const char *ikv_cli_program(void)
@@ -45,6 +49,10 @@ static void vreport(const char *prefix, const char *fmt, va_list ap)
     size_t len = strlen(msg);
     while (len > 0 && msg[len - 1] == '\n')
         msg[--len] = '\0';
+    /* one line, whatever a message quotes from a file */
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+            msg[i] = '?';
     fprintf(stderr, "%s: %s%s\n", program, prefix, msg);
 }
 

@@ -279,8 +279,22 @@ static int get_budget(const ikv_params *p, char *b, size_t n)
     }                                                                          \
     static int get_##fn(const ikv_params *p, char *b, size_t n)                \
     {                                                                          \
-        return snprintf(b, n, "%g", p->field);                                 \
+        return format_real(b, n, p->field);                                    \
     }
+
+/* The shortest text that reads back as exactly v ("0.3", not
+ * "0.29999999999999999"): the canonical text of a job's parameters must
+ * tell apart values that %g would print alike. */
+static int format_real(char *b, size_t n, double v)
+{
+    char text[40];
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, v);
+        if (strtod(text, NULL) == v)
+            break;
+    }
+    return snprintf(b, n, "%s", text);
+}
 
 CHOICE_KEY(scenario, scenario, ikv_scenario, scenario_names)
 CHOICE_KEY(alloc, allocation, ikv_allocation, alloc_names)

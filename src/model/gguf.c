@@ -105,7 +105,10 @@ static int fail(cursor *c, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(c->err, c->errlen, "%s: %s", c->label, msg);
+    if (c->err && c->errlen) {
+        snprintf(c->err, c->errlen, "%s: %s", c->label, msg);
+        ikv_message_one_line(c->err); /* keys and names come from the file */
+    }
     return status;
 }
 

@@ -28,6 +28,13 @@ const char *ikv_model_strerror(int status)
     }
 }
 
+void ikv_message_one_line(char *msg)
+{
+    for (unsigned char *p = (unsigned char *)msg; p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
 int ikv_model_fail(char *err, size_t errlen, int status, const char *path, const char *fmt, ...)
 {
     char msg[512];
@@ -40,6 +47,7 @@ int ikv_model_fail(char *err, size_t errlen, int status, const char *path, const
             snprintf(err, errlen, "%s: %s", path, msg);
         else
             snprintf(err, errlen, "%s", msg);
+        ikv_message_one_line(err);
     }
     return status;
 }

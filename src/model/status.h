@@ -19,4 +19,9 @@ enum {
 /* Short English text for any status code of the core or the engine. */
 const char *ikv_model_strerror(int status);
 
+/* Replaces control characters (newlines, escapes) in a message by '?':
+ * messages quote names and strings read from files, and must stay one
+ * harmless line whatever the file holds. */
+void ikv_message_one_line(char *msg);
+
 #endif

@@ -274,8 +274,23 @@ static int check_spec(const ikv_tokenizer_spec *spec, char *err, size_t errlen)
     return 0;
 }
 
+static int create(ikv_tokenizer **out, const ikv_tokenizer_spec *spec, char *err,
+                  size_t errlen);
+
 int ikv_tokenizer_create(ikv_tokenizer **out, const ikv_tokenizer_spec *spec,
                          char *err, size_t errlen)
+{
+    int rc = create(out, spec, err, errlen);
+    /* Messages quote pieces and merges from the file: keep them one line. */
+    if (rc < 0 && err)
+        for (size_t i = 0; i < errlen && err[i]; i++)
+            if ((unsigned char)err[i] < 0x20 || err[i] == 0x7f)
+                err[i] = '?';
+    return rc;
+}
+
+static int create(ikv_tokenizer **out, const ikv_tokenizer_spec *spec, char *err,
+                  size_t errlen)
 {
     if (err && errlen)
         err[0] = '\0';

@@ -81,9 +81,40 @@ static int build_pairs(ikv_tokenizer *t, char *err, size_t errlen)
  * next to each other; everywhere else the text splits into parts that merge
  * independently (in tok512.bin, before every space): the same result as
  * one global merge loop, with small heaps instead of one the size of the
- * text. */
+ * text.
+ *
+ * The pairs are those of the text that spells each token, cut into
+ * characters exactly as the encoder cuts text (spaces unescaped first);
+ * and, for a token starting with a space, also with that space as the
+ * dummy prefix, a symbol of its own: " \xae" is one character inside a
+ * text, but the dummy prefix then a text starting with the stray byte
+ * 0xae at its beginning (found by fuzz_tok_spm against run.c's encoder).
+ * Pairs listed in excess only make parts longer, never change a result. */
+static int32_t char_token(const ikv_tokenizer *t, const char *c, size_t len);
+
+/* Links the character tokens of text[0..len) in order, after `prev` (-1:
+ * none); stops at a character without a token (text cannot make this
+ * token then; the links made so far are merely in excess). Returns 0 or
+ * IKV_ENOMEM. */
+static int link_chars(ikv_tokenizer *t, int32_t prev, const char *text, size_t len, int32_t id)
+{
+    for (size_t i = 0; i < len;) {
+        size_t c = char_len(text + i, len - i);
+        int32_t cur = char_token(t, text + i, c);
+        if (cur < 0)
+            return 0;
+        if (prev >= 0 && ikv_pair_table_add(&t->links, prev, cur, id, 0) < 0)
+            return IKV_ENOMEM;
+        prev = cur;
+        i += c;
+    }
+    return 0;
+}
+
 static int build_links(ikv_tokenizer *t, char *err, size_t errlen)
 {
+    char *text = NULL;
+    size_t cap = 0;
     if (ikv_pair_table_init(&t->links, (size_t)t->n_vocab) < 0)
         goto oom;
     for (int32_t id = 0; id < t->n_vocab; id++) {
@@ -91,28 +122,33 @@ static int build_links(ikv_tokenizer *t, char *err, size_t errlen)
         size_t len = t->off[id + 1] - t->off[id];
         if (len < 2 || ikv_piece_map_find2(&t->map, p, len, NULL, 0) != id)
             continue;
-        /* skip tokens with a character that is not a token: unreachable */
-        int reachable = 1;
-        for (size_t i = 0; i < len && reachable;) {
-            size_t c = char_len(p + i, len - i);
-            reachable = ikv_piece_map_find2(&t->map, p + i, c, NULL, 0) >= 0;
-            i += c;
-        }
-        if (!reachable)
-            continue;
-        size_t c0 = char_len(p, len);
-        int32_t prev = ikv_piece_map_find2(&t->map, p, c0, NULL, 0);
-        for (size_t i = c0; i < len;) {
-            size_t c = char_len(p + i, len - i);
-            int32_t cur = ikv_piece_map_find2(&t->map, p + i, c, NULL, 0);
-            if (ikv_pair_table_add(&t->links, prev, cur, id, 0) < 0)
+        if (len > cap) {
+            char *bigger = realloc(text, len);
+            if (!bigger)
                 goto oom;
-            prev = cur;
-            i += c;
+            text = bigger;
+            cap = len;
         }
+        /* the text that spells the token */
+        size_t n = 0;
+        for (size_t i = 0; i < len;) {
+            if (t->space_escape && i + 3 <= len && memcmp(p + i, SPM_SPACE, 3) == 0) {
+                text[n++] = ' ';
+                i += 3;
+            } else {
+                text[n++] = p[i++];
+            }
+        }
+        int rc = link_chars(t, -1, text, n, id);
+        if (rc == 0 && text[0] == ' ' && t->dummy_tok >= 0 && n > 1)
+            rc = link_chars(t, t->dummy_tok, text + 1, n - 1, id);
+        if (rc < 0)
+            goto oom;
     }
+    free(text);
     return 0;
 oom:
+    free(text);
     snprintf(err, errlen, "out of memory");
     return IKV_ENOMEM;
 }

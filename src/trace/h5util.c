@@ -16,7 +16,25 @@
 
 void ikv_h5_quiet(void)
 {
+    /* No library shutdown at exit: after a failed close (a full disk),
+     * HDF5 1.10 keeps the file half-closed and crashes retrying it in its
+     * atexit handler. Everything we open we close ourselves; only the
+     * first call can turn it off, later ones fail harmlessly. */
+    static int once;
+    if (!once) {
+        once = 1;
+        H5dont_atexit();
+    }
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+/* Control characters (HDF5's multi-line messages, strings from a file)
+ * become spaces: a message stays one line. */
+static void one_line(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = ' ';
 }
 
 static herr_t first_desc(unsigned n, const H5E_error2_t *e, void *data)
@@ -34,8 +52,22 @@ void ikv_h5_detail(char *buf, size_t buflen)
     buf[0] = '\0';
     char *desc = NULL;
     /* Upward: the first entry is the most specific one. */
-    if (H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_desc, &desc) >= 0 && desc)
-        snprintf(buf, buflen, "%s", desc);
+    if (H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_desc, &desc) >= 0 && desc) {
+        /* System errors read "file write failed: time = ..., filename =
+         * ..., errno = 28, error message = 'No space left on device', ...":
+         * keep the head and the system's message. */
+        const char *colon = strchr(desc, ':');
+        const char *sys = strstr(desc, "error message = '");
+        if (colon && sys) {
+            sys += strlen("error message = '");
+            const char *end = strchr(sys, '\'');
+            snprintf(buf, buflen, "%.*s: %.*s", (int)(colon - desc), desc,
+                     (int)(end ? end - sys : (long)strlen(sys)), sys);
+        } else {
+            snprintf(buf, buflen, "%s", desc);
+        }
+        one_line(buf);
+    }
     H5Eclear2(H5E_DEFAULT);
 }
 
@@ -46,6 +78,8 @@ void ikv_join_msg(char *out, size_t outlen, const char *path, const char *msg,
         snprintf(out, outlen, "%s: %s (HDF5: %s)", path, msg, detail);
     else
         snprintf(out, outlen, "%s: %s", path, msg);
+    if (outlen)
+        one_line(out);
 }
 
 int ikv_h5_exists(hid_t file, const char *abs_path)

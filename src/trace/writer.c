@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -391,6 +392,13 @@ int ikv_trace_writer_create(ikv_trace_writer **out, const char *final_path,
         release(w);
         snprintf(err, errlen, "%s: path too long", final_path);
         return IKV_TRACE_EINVAL;
+    }
+    /* The final rename would fail on a folder only after the whole run. */
+    struct stat st;
+    if (stat(final_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s: is a folder; give a file name for the trace", final_path);
+        release(w);
+        return IKV_TRACE_EIO;
     }
     /* Create the file once with open() for an errno-based message (HDF5's
      * own says little about why a create failed). */
