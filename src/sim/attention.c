@@ -90,7 +90,7 @@ void ikv_attn_scores(const float *const *q, int nq, const float *kt, size_t ld, 
 }
 
 /* e^x = 2^k e^f with k = round(x / ln 2), |f| <= ln2 / 2; e^f by its Taylor
- * series to degree 7 (truncation error < 3e-9 relative); 0 below -87.3.
+ * series to degree 7 (truncation error < 3e-9 relative); 0 below -87.3, NaN for NaN.
  * Written on 16-lane vectors: GCC does not vectorise the scalar form (the
  * bit cast that builds 2^k stops it). */
 typedef int32_t v16i __attribute__((vector_size(64)));
@@ -103,6 +103,11 @@ static inline v16 select16(v16i mask, v16 a, v16 b)
 static inline v16 exp16(v16 x)
 {
     const v16 lo = splat16(-87.3f), hi = splat16(88.0f);
+    /* NaN (a hostile trace) stays NaN; it must not reach the integer
+     * conversion, whose result for NaN is undefined. */
+    v16i nan = x != x;
+    v16 input = x;
+    x = select16(nan, splat16(0.0f), x);
     v16i below = x <= lo;
     x = select16(x < lo, lo, x);
     x = select16(x > hi, hi, x);
@@ -121,7 +126,7 @@ static inline v16 exp16(v16 x)
     p = p * f + splat16(1.0f);
     v16i ki = __builtin_convertvector(k, v16i);
     v16 scale = (v16)((ki + 127) << 23);
-    return select16(below, splat16(0.0f), p * scale);
+    return select16(nan, input, select16(below, splat16(0.0f), p * scale));
 }
 
 /* f(x[i]) for i < n through 16-lane blocks; the tail goes through a padded
