@@ -28,6 +28,19 @@
 #include "fuzz_util.h"
 #include "sim/run.h"
 #include "trace/internal.h"
+
+/* HDF5 1.10 leaks metadata-cache entries when a traversal of a corrupt
+ * object header fails inside the library (H5C_protect allocates the entry,
+ * the error path never releases it; regress/trace/corrupt-link-table).
+ * Nothing a caller can free, so leaks of memory that libhdf5 allocated are
+ * not reported here (the fast unwinder stops at the library's first frame,
+ * so the module is what can be named). infokv's own allocations are still
+ * checked, and `make valgrind` runs without this. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libhdf5\n";
+}
 #include "trace/trace.h"
 
 /* ---- the trace to write ---- */
@@ -424,7 +437,10 @@ static void read_everything(ikv_trace_reader *r)
     }
     /* extras, as infokv-inspect lists and reads them */
     int n = 0;
-    IKV_FUZZ_CHECK(ikv_trace_foreach_dataset(r, count_dataset, &n) == 0);
+    /* A file whose needed objects open may still hold a corrupt link
+     * table (raw-byte inputs): listing then fails, with one line. */
+    if (ikv_trace_foreach_dataset(r, count_dataset, &n) != 0)
+        ikv_fuzz_check_message(ikv_trace_reader_error(r), NULL);
     static const char *const extras[] = {"/live/kl", "/influence/kl", "/live/cache_len", "/extra"};
     for (size_t i = 0; i < sizeof extras / sizeof *extras; i++) {
         int rank = ikv_trace_dims(r, extras[i], dims);
