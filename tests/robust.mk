@@ -2,7 +2,7 @@
 # (tests/fuzz.mk), bad inputs, interruption, valgrind.
 include $(top_srcdir)/tests/fuzz.mk
 
-# Bad inputs and hostile environments: the table of doc/robustness.md.
+# Bad inputs and hostile environments: the table in README.md (section Errors).
 TESTS += tests/cli/bad_inputs.sh
 EXTRA_DIST += tests/cli/bad_inputs.sh
 

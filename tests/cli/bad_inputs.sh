@@ -1,13 +1,13 @@
 #!/bin/sh
 # Bad inputs and hostile environments, one row each: the table of
-# doc/robustness.md. Every row runs one program and passes only if it
+# README.md (section Errors). Every row runs one program and passes only if it
 # exits with the expected status, prints exactly one line on stderr
 # matching the expected message, and (for rows that write) leaves nothing
 # that looks complete: no final file, no temporary, no summary table.
 #
 # With IKV_TABLE=FILE the rows are also appended to FILE as Markdown
 # table lines with the exact message (temporary paths shortened to DIR/):
-# that is how the table in doc/robustness.md is made.
+# that is how the table in README.md (section Errors) is made.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/cli/lib.sh"
 capture="$top_builddir/infokv-capture"
 sim="$top_builddir/infokv-sim"
