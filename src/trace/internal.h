@@ -108,6 +108,13 @@ int ikv_h5_attr_read_string(hid_t obj, const char *name, char *buf, size_t bufle
 int ikv_h5_attr_read_i32s(hid_t obj, const char *name, int32_t *values, int max_n, int *n,
                           char *what, size_t wlen);
 
+/* ---- a guard before HDF5 reads a file (heapcheck.c) ---- */
+
+/* IKV_TRACE_EFORMAT (reason in `what`) if a global heap collection of the
+ * file would hang HDF5 1.10 when it reads a variable-length string; reads
+ * the file once (memory-mapped). IKV_TRACE_OK otherwise. */
+int ikv_h5_check_global_heaps(const char *path, char *what, size_t wlen);
+
 /* ---- half precision (dtype.c) ---- */
 
 /* IEEE binary16 HDF5 types derived from the 32-bit float type: in the

@@ -9,6 +9,7 @@ libikvtrace_la_SOURCES = \
 	src/trace/schema.c \
 	src/trace/dtype.c \
 	src/trace/h5util.c \
+	src/trace/heapcheck.c \
 	src/trace/writer.c \
 	src/trace/extra.c \
 	src/trace/reader.c \

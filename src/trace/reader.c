@@ -409,6 +409,11 @@ int ikv_trace_open(ikv_trace_reader **out, const char *path, char *err, size_t e
                              (long long)st.st_size);
     }
     if (rc == IKV_TRACE_OK) {
+        char what[160];
+        if (ikv_h5_check_global_heaps(path, what, sizeof what) != IKV_TRACE_OK)
+            rc = ikv_reader_fail(r, IKV_TRACE_EFORMAT, "%s", what);
+    }
+    if (rc == IKV_TRACE_OK) {
         r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
         if (r->file < 0)
             rc = ikv_reader_fail(r, IKV_TRACE_EFORMAT,

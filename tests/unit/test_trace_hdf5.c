@@ -564,6 +564,48 @@ static void test_corrupt_chunk(void)
     unlink(path);
 }
 
+/* A global heap object of index 0 and size 0 makes HDF5 1.10 loop forever
+ * reading a string attribute: the reader must refuse the file first. The
+ * file's own collection is edited: its first object becomes such a one, and
+ * (second case) an object whose size runs past the collection. */
+static void test_global_heap_stall(void)
+{
+    char path[512];
+    path_in_tmp(path, sizeof path, "heap.h5");
+    long size = file_size(good);
+    CU_ASSERT_EQUAL_FATAL(copy_file(good, path, size), 0);
+    FILE *fp = fopen(path, "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    unsigned char *bytes = malloc((size_t)size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
+    CU_ASSERT_EQUAL_FATAL(fread(bytes, 1, (size_t)size, fp), (size_t)size);
+    long at = -1;
+    for (long i = 0; i + 4 <= size && at < 0; i++)
+        if (!memcmp(bytes + i, "GCOL", 4))
+            at = i;
+    CU_ASSERT_FATAL(at >= 0); /* our string attributes live in the global heap */
+    free(bytes);
+    for (int variant = 0; variant < 2; variant++) {
+        /* the first object: index, refs, reserved, size (8 bytes) */
+        unsigned char object[16] = {0};
+        object[0] = variant ? 1 : 0;
+        if (variant)
+            object[14] = 0x10; /* 2^48 bytes: past the collection */
+        fseek(fp, at + 16, SEEK_SET);
+        CU_ASSERT_EQUAL_FATAL(fwrite(object, 1, sizeof object, fp), sizeof object);
+        fflush(fp);
+        char err[1024] = "";
+        ikv_trace_reader *r = NULL;
+        CU_ASSERT_EQUAL(ikv_trace_open(&r, path, err, sizeof err), IKV_TRACE_EFORMAT);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "corrupt global heap"));
+        if (r)
+            ikv_trace_close(r);
+    }
+    fclose(fp);
+    unlink(path);
+}
+
 static void add_suites(void)
 {
     static const ikv_test_case half[] = {
@@ -578,6 +620,7 @@ static void add_suites(void)
         {"hostile datasets", test_hostile_datasets},
         {"truncated files", test_truncated},
         {"corrupt chunk", test_corrupt_chunk},
+        {"global heap that would hang HDF5", test_global_heap_stall},
         {NULL, NULL}};
     ikv_test_suite("trace binary16", half);
     ikv_test_suite("trace rejects bad files", reject);

@@ -1,0 +1,112 @@
+/*
+ * A guard against a hang of HDF5 1.10 on hostile files.
+ *
+ * Variable-length strings (our string attributes, and h5py's) live in the
+ * file's global heap: collections that start with the signature "GCOL",
+ * then objects, each a header (index u16, reference count u16, 4 reserved
+ * bytes, size) and data padded to 8 bytes; index 0 is the collection's
+ * free space. When the library loads a collection it walks these objects,
+ * and an object whose step is zero (index 0 with size 0) never advances
+ * the walk: H5Aread() of a string then loops forever. Every collection the
+ * library can load starts with "GCOL", so walking each one found in the
+ * file, the same way, before HDF5 reads anything, finds such files; they
+ * are refused as corrupt. Steps that leave the collection are refused too
+ * (no valid file has them). Format facts from the HDF5 file format
+ * specification (version 3), "Global Heap".
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "trace/internal.h"
+
+static const unsigned char hdf5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+
+static uint64_t read_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Size of "lengths" from the superblock (at 0, 512, 1024, ...): byte 14
+ * in versions 0 and 1, byte 10 in versions 2 and 3. 8 when unknown. */
+static int length_size(const unsigned char *file, uint64_t size)
+{
+    for (uint64_t at = 0; at + 16 <= size; at = at ? at * 2 : 512) {
+        if (memcmp(file + at, hdf5_signature, sizeof hdf5_signature) != 0)
+            continue;
+        int version = file[at + 8];
+        int n = version <= 1 ? file[at + 14] : file[at + 10];
+        return n == 2 || n == 4 || n == 8 ? n : 8;
+    }
+    return 8;
+}
+
+/* 0 if the walk over the collection at `at` ends, else the offset (from
+ * the collection) of the object that stalls or overruns it. */
+static uint64_t walk_collection(const unsigned char *file, uint64_t file_size, uint64_t at, int len)
+{
+    const uint64_t header = 8 + (uint64_t)len; /* signature, version, 3 reserved, size */
+    const uint64_t object_header = 8 + (uint64_t)len;
+    if (at + header > file_size)
+        return 0; /* the library fails reading it: no walk */
+    const uint64_t size = read_le(file + at + 8, len);
+    uint64_t p = header;
+    while (p < size) {
+        if (p + object_header > size)
+            break; /* the rest is free space */
+        if (at + p + object_header > file_size)
+            break; /* past the end of the file: the library fails to read */
+        const unsigned idx = (unsigned)read_le(file + at + p, 2);
+        const uint64_t object_size = read_le(file + at + p + 8, len);
+        const uint64_t room = size - p;
+        if (object_size > room)
+            return p;
+        const uint64_t step = idx > 0 ? object_header + ((object_size + 7) & ~(uint64_t)7) : object_size;
+        if (step == 0 || step > room)
+            return p;
+        p += step;
+    }
+    return 0;
+}
+
+int ikv_h5_check_global_heaps(const char *path, char *what, size_t wlen)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return IKV_TRACE_OK; /* opening reports it */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < 16) {
+        close(fd);
+        return IKV_TRACE_OK;
+    }
+    const uint64_t file_size = (uint64_t)st.st_size;
+    const unsigned char *file = mmap(NULL, (size_t)file_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (file == MAP_FAILED)
+        return IKV_TRACE_OK; /* no guard, but no reason to refuse the file */
+    int rc = IKV_TRACE_OK;
+    const int len = length_size(file, file_size);
+    const unsigned char *p = file, *end = file + file_size;
+    while (p < end && (p = memmem(p, (size_t)(end - p), "GCOL", 4)) != NULL) {
+        const uint64_t at = (uint64_t)(p - file);
+        const uint64_t bad = walk_collection(file, file_size, at, len);
+        if (bad) {
+            snprintf(what, wlen, "corrupt global heap: bad object at byte %llu",
+                     (unsigned long long)(at + bad));
+            rc = IKV_TRACE_EFORMAT;
+            break;
+        }
+        p += 4;
+    }
+    munmap((void *)file, (size_t)file_size);
+    return rc;
+}
