@@ -52,3 +52,4 @@ BENCHES += tests/bench/bench_engine
 EXTRA_PROGRAMS += tests/bench/bench_engine
 tests_bench_bench_engine_SOURCES = tests/bench/bench_engine.c
 tests_bench_bench_engine_LDADD = libikvmodel.la -lm
+tests_bench_bench_engine_CPPFLAGS = $(AM_CPPFLAGS) -DIKV_SRCDIR='"$(abs_top_srcdir)"'

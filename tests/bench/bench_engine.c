@@ -262,10 +262,14 @@ int main(int argc, char **argv)
     bandwidth_probe probe = {buf, bytes};
 
     char err[512];
+    /* IKV_MODELS, or ../shared/models beside the source tree (make bench
+     * runs in the build folder) */
     const char *dir = getenv("IKV_MODELS");
+    if (!dir)
+        dir = IKV_SRCDIR "/../shared/models";
     char path[4096], tok[4096];
-    snprintf(path, sizeof path, "%s/stories260K.bin", dir ? dir : "../shared/models");
-    snprintf(tok, sizeof tok, "%s/tok512.bin", dir ? dir : "../shared/models");
+    snprintf(path, sizeof path, "%s/stories260K.bin", dir);
+    snprintf(tok, sizeof tok, "%s/tok512.bin", dir);
     ikv_model *m;
     if (ikv_model_load(&m, path, tok, err, sizeof err) == IKV_OK) {
         report("stories260K", m, threads, n_threads, 64, 192, &probe);
