@@ -69,6 +69,8 @@ static void usage(FILE *out)
             "                         tokens logits evolution qkv attn attn-stats states\n"
             "                         logits-full, or all\n"
             "      --dtype f32|f16    storage of q/k/v and the other big tensors (default f32)\n"
+            "      --deflate N        zlib level 0-9 after byte shuffle; 0 = none, fastest\n"
+            "                         (default 1)\n"
             "      --layers LIST      record these layers only, e.g. 0,2,4 (default: all)\n"
             "      --topk K           top-K log-probabilities kept per position (default 20)\n"
             "      --max-attn MB      refuse dense attention maps larger than this (default %.0f)\n"
@@ -178,7 +180,7 @@ static void record_command(int argc, char **argv, capture_options *o)
 
 static void parse_options(int argc, char **argv, capture_options *o)
 {
-    enum { OPT_TOP_P = 256, OPT_THREADS, OPT_JSONL, OPT_FIELD, OPT_INDEX, OPT_SAVE, OPT_DTYPE,
+    enum { OPT_TOP_P = 256, OPT_THREADS, OPT_JSONL, OPT_FIELD, OPT_INDEX, OPT_SAVE, OPT_DTYPE, OPT_DEFLATE,
            OPT_LAYERS, OPT_TOPK, OPT_MAX_ATTN, OPT_FORCE, OPT_POLICY, OPT_BUDGET, OPT_PARAM,
            OPT_SCENARIO, OPT_INFLUENCE, OPT_INFLUENCE_SET, OPT_INFLUENCE_SEED };
     static const struct option long_options[] = {
@@ -197,6 +199,7 @@ static void parse_options(int argc, char **argv, capture_options *o)
         {"output", required_argument, NULL, 'o'},
         {"save", required_argument, NULL, OPT_SAVE},
         {"dtype", required_argument, NULL, OPT_DTYPE},
+        {"deflate", required_argument, NULL, OPT_DEFLATE},
         {"layers", required_argument, NULL, OPT_LAYERS},
         {"topk", required_argument, NULL, OPT_TOPK},
         {"max-attn", required_argument, NULL, OPT_MAX_ATTN},
@@ -220,6 +223,7 @@ static void parse_options(int argc, char **argv, capture_options *o)
     o->field = "question";
     o->signals = parse_save("default");
     o->topk = 20;
+    o->deflate_level = ikv_trace_writer_default_spec().deflate_level;
     o->attn_limit_mb = DEFAULT_ATTN_LIMIT_MB;
     o->influence_sets = 7u;
     o->influence_seed = 1;
@@ -259,6 +263,7 @@ static void parse_options(int argc, char **argv, capture_options *o)
             else
                 ikv_die(IKV_EXIT_USAGE, "--dtype: '%s' is not f32 or f16", optarg);
             break;
+        case OPT_DEFLATE: o->deflate_level = (int)ikv_parse_long_option("--deflate", optarg, 0, 9); break;
         case OPT_LAYERS:
             o->n_layers = ikv_parse_index_list("--layers", optarg, 100000, o->layers,
                                                (int)(sizeof o->layers / sizeof *o->layers));
@@ -669,6 +674,7 @@ static int run_capture(const capture_options *o)
         spec.topk = o->topk;
         spec.entropy_k = o->topk < spec.entropy_k ? o->topk : spec.entropy_k;
         spec.dtype = o->dtype;
+        spec.deflate_level = o->deflate_level;
         spec.layers = o->n_layers ? o->layers : NULL;
         spec.n_layers = o->n_layers;
         spec.expected_tokens = rc.steps;

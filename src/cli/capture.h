@@ -34,6 +34,7 @@ typedef struct capture_options {
     const char *out_path;       /* -o */
     unsigned signals;           /* --save */
     ikv_trace_dtype dtype;      /* --dtype */
+    int deflate_level;          /* --deflate: 0 = stored as is */
     int layers[1024];           /* --layers */
     int n_layers;
     int topk;                   /* --topk */

@@ -146,14 +146,18 @@ static void bench_model(const char *label, ikv_model *m, int n_prompt, int total
     f32.expected_tokens = total;
     ikv_trace_spec f16 = f32;
     f16.dtype = IKV_TRACE_F16;
-    const ikv_trace_spec *specs[3] = {NULL, &f32, &f16};
-    const char *names[3] = {"engine alone", "default, f32", "default, q/k/v f16"};
-    result best[3];
-    for (int c = 0; c < 3; c++)
+    ikv_trace_spec f32_raw = f32, f16_raw = f16; /* --deflate 0 */
+    f32_raw.deflate_level = f16_raw.deflate_level = 0;
+    enum { N_CONFIGS = 5 };
+    const ikv_trace_spec *specs[N_CONFIGS] = {NULL, &f32, &f16, &f32_raw, &f16_raw};
+    const char *names[N_CONFIGS] = {"engine alone", "default, f32", "default, q/k/v f16",
+                                    "f32, --deflate 0", "f16, --deflate 0"};
+    result best[N_CONFIGS];
+    for (int c = 0; c < N_CONFIGS; c++)
         best[c].seconds = INFINITY;
     /* interleave the configurations so that load changes hit them alike */
     for (int rep = 0; rep < reps; rep++) {
-        for (int c = 0; c < 3; c++) {
+        for (int c = 0; c < N_CONFIGS; c++) {
             result r;
             if (run(m, tokens, n_prompt, total, specs[c], path, &r) != 0)
                 exit(1);
@@ -163,7 +167,7 @@ static void bench_model(const char *label, ikv_model *m, int n_prompt, int total
     }
     printf("%s: %d positions (prompt %d), best of %d\n", label, total, n_prompt, reps);
     printf("  %-20s %9s %10s %10s %9s\n", "", "tok/s", "overhead", "write MB/s", "ratio");
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < N_CONFIGS; c++) {
         double tps = total / best[c].seconds;
         if (c == 0) {
             printf("  %-20s %9.1f %10s %10s %9s\n", names[c], tps, "-", "-", "-");
