@@ -28,6 +28,14 @@ if grep -q "/attn/probs" "$IKV_TMP/info3"; then fail "no dense attention by defa
 check_grep "/qkv/q" "$IKV_TMP/info3" "q/k/v by default"
 check_grep "/hidden/evolution" "$IKV_TMP/info3" "evolution by default"
 check_grep "/logits/topk_logprobs" "$IKV_TMP/info3" "top-k by default"
+check "--deflate 0" "$cap" -q -m synthetic:tiny -p "ab" -n 16 -t 0 --deflate 0 -o "$IKV_TMP/raw.h5"
+check "inspect --check accepts it" "$inspect" --check "$IKV_TMP/raw.h5"
+if command -v h5dump >/dev/null 2>&1; then
+    h5dump -p -H -d /qkv/q "$IKV_TMP/raw.h5" >"$IKV_TMP/raw.dump" 2>&1
+    if grep -q "DEFLATE" "$IKV_TMP/raw.dump"; then fail "--deflate 0 stores q/k/v as is"; else pass "--deflate 0 stores q/k/v as is"; fi
+    h5dump -p -H -d /qkv/q "$IKV_TMP/def.h5" >"$IKV_TMP/def.dump" 2>&1
+    check_grep "DEFLATE" "$IKV_TMP/def.dump" "deflate by default"
+fi
 if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import h5py" 2>/dev/null; then
     check "h5py recomputes attention from q/k" /usr/bin/python3 "$top_srcdir/tests/cli/check_trace.py" "$t"
 fi
@@ -35,6 +43,7 @@ fi
 # Bad input: one line, exit 2, no trace left.
 check_exit 2 "bad --save" "$cap" -m synthetic:tiny -o "$IKV_TMP/x.h5" --save qkv,everything
 check_grep "unknown signal 'everything'" "$IKV_TMP/err" "names the signal"
+check_exit 2 "--deflate out of range" "$cap" -m synthetic:tiny -o "$IKV_TMP/x.h5" --deflate 10
 check_exit 2 "layer out of range" "$cap" -m synthetic:tiny -o "$IKV_TMP/x.h5" --layers 0,9
 check_exit 2 "layers out of order" "$cap" -m synthetic:tiny -o "$IKV_TMP/x.h5" --layers 2,1
 check_exit 2 "dense attention guard" "$cap" -m synthetic:tiny -n 1000 --save attn --max-attn 1 -o "$IKV_TMP/x.h5"
