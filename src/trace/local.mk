@@ -10,12 +10,13 @@ libikvtrace_la_SOURCES = \
 	src/trace/dtype.c \
 	src/trace/h5util.c \
 	src/trace/heapcheck.c \
+	src/trace/chunks.c \
 	src/trace/writer.c \
 	src/trace/extra.c \
 	src/trace/reader.c \
 	src/trace/read.c
-libikvtrace_la_CFLAGS = $(AM_CFLAGS) $(HDF5_CFLAGS)
-libikvtrace_la_LIBADD = libikvutil.la $(HDF5_LIBS) -lm
+libikvtrace_la_CFLAGS = $(AM_CFLAGS) $(HDF5_CFLAGS) $(ZLIB_CFLAGS)
+libikvtrace_la_LIBADD = libikvutil.la $(HDF5_LIBS) $(ZLIB_LIBS) -lm
 
 # infokv-inspect: summary and validation of a trace.
 bin_PROGRAMS += infokv-inspect

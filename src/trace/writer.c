@@ -280,6 +280,7 @@ static int create_dataset(ikv_trace_writer *w, wdset *d)
         d->id = H5Dcreate2(w->file, def->path, ftype, space, lcpl, dcpl, dapl);
         if (d->id >= 0) {
             memcpy(d->dims, dims, sizeof dims);
+            memcpy(d->chunk, chunk, sizeof chunk);
             rc = 0;
             if (ikv_h5_attr_write_string(d->id, "description", def->description) ||
                 (def->units[0] && ikv_h5_attr_write_string(d->id, "units", def->units)))
@@ -510,6 +511,19 @@ static int flush_block(ikv_trace_writer *w)
             d->dims[def->rank - 1] = (hsize_t)(w->t0 + n);
             count[def->rank - 1] = (hsize_t)(w->t0 + n);
             mdims[def->rank - 1] = (hsize_t)d->inner;
+        }
+        if (ikv_direct_chunks_possible(w, d, n)) {
+            int rc = IKV_TRACE_EIO;
+            if (H5Dset_extent(d->id, d->dims) < 0)
+                ikv_writer_fail(w, "cannot write positions %lld..%lld of %s", (long long)w->t0,
+                                (long long)(w->t0 + n - 1), def->path);
+            else
+                rc = ikv_write_direct_chunks(w, d); /* sets the message */
+            if (rc != IKV_TRACE_OK) {
+                w->failed = 1;
+                return rc;
+            }
+            continue;
         }
         hid_t fspace = -1, mspace = -1;
         hsize_t zero[IKV_TRACE_MAX_RANK] = {0, 0, 0, 0};

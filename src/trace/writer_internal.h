@@ -16,6 +16,7 @@ typedef struct wdset {
     size_t esize;                    /* bytes per element in file and buffer */
     int t_axis;                      /* index of the (first) T axis */
     hsize_t dims[IKV_TRACE_MAX_RANK]; /* current extent */
+    hsize_t chunk[IKV_TRACE_MAX_RANK]; /* chunk shape */
     int64_t outer;                   /* product of the axes before T */
     int64_t inner;                   /* product of the axes after T (probs: W) */
     unsigned char *buf;              /* [outer][B][inner] block buffer */
@@ -41,6 +42,13 @@ struct ikv_trace_writer {
     char final_path[4096];
     char err[1024];
 };
+
+/* Direct chunk writes (chunks.c): 1 if the block of n positions of d can
+ * be written as whole chunks shuffled and deflated by us, in parallel. */
+int ikv_direct_chunks_possible(const ikv_trace_writer *w, const wdset *d, int n);
+/* Writes the block that way (the extent already covers it); 0 or an
+ * IKV_TRACE_E* code with w->err set. */
+int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d);
 
 /* Sets w->err to "final_path: message (HDF5: detail)". */
 void ikv_writer_fail(ikv_trace_writer *w, const char *fmt, ...)

@@ -315,6 +315,85 @@ static void test_roundtrip_blocks(void)
     }
 }
 
+/* Value of q/k/v element (t, l, h, i): exact in binary16 (a multiple of
+ * 1/64 below 16), different for every neighbour. */
+static float big_value(int t, int l, int h, int i)
+{
+    return (float)((t * 7 + l * 131 + h * 17 + i * 3) % 2048 - 1024) / 64.0f;
+}
+
+/* Datasets whose chunks are one block long (per-position data over 32 KiB)
+ * go through the writer's direct chunk path (shuffled and deflated by
+ * infokv in parallel): q here, at 8 layers x 32 heads x 128. Two whole
+ * blocks and a partial one (HDF5's own path), f32 and f16, read back
+ * through HDF5's filters. */
+static void test_direct_chunks(void)
+{
+    ikv_trace_meta meta = ikv_synth_small_meta();
+    meta.n_layers = 8;
+    meta.n_heads = 32;
+    meta.n_kv_heads = 8;
+    meta.head_dim = 128;
+    meta.dim = 4096;
+    meta.vocab_size = 1000;
+    const int L = 8, H = 32, G = 8, d = 128, T = 150;
+    float *q = must_alloc(sizeof(float) * (size_t)L * H * d);
+    float *k = must_alloc(sizeof(float) * (size_t)L * G * d);
+    float *v = must_alloc(sizeof(float) * (size_t)L * G * d);
+    float *back = must_alloc(sizeof(float) * (size_t)H * T * d);
+    for (int half = 0; half < 2; half++) {
+        char path[512], err[1024];
+        tmp_path(path, sizeof path, half ? "direct16.h5" : "direct32.h5");
+        ikv_trace_spec spec = ikv_trace_writer_default_spec();
+        spec.signals = IKV_TRACE_TOKENS | IKV_TRACE_QKV;
+        spec.dtype = half ? IKV_TRACE_F16 : IKV_TRACE_F32;
+        spec.expected_tokens = T;
+        ikv_trace_writer *w;
+        CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err), IKV_TRACE_OK);
+        for (int t = 0; t < T; t++) {
+            for (int l = 0; l < L; l++)
+                for (int h = 0; h < H; h++)
+                    for (int i = 0; i < d; i++) {
+                        q[((size_t)l * H + h) * d + i] = big_value(t, l, h, i);
+                        if (h < G) {
+                            k[((size_t)l * G + h) * d + i] = big_value(t, l, h, i) + 0.5f;
+                            v[((size_t)l * G + h) * d + i] = big_value(t, l, h, i) - 0.25f;
+                        }
+                    }
+            ikv_trace_row row;
+            memset(&row, 0, sizeof row);
+            row.token = t % 1000;
+            row.q = q;
+            row.k = k;
+            row.v = v;
+            CU_ASSERT_EQUAL_FATAL(ikv_trace_write_position(w, &row), IKV_TRACE_OK);
+        }
+        CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_close(w, 1, err, sizeof err), IKV_TRACE_OK);
+        ikv_trace_reader *r;
+        CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&r, path, err, sizeof err), IKV_TRACE_OK);
+        long bad = 0;
+        for (int l = 0; l < L; l++) {
+            CU_ASSERT_EQUAL(ikv_trace_read_layer(r, "qkv/q", l, back), IKV_TRACE_OK);
+            for (int h = 0; h < H; h++)
+                for (int t = 0; t < T; t++)
+                    for (int i = 0; i < d; i++)
+                        bad += back[(((size_t)h * T) + t) * d + i] != big_value(t, l, h, i);
+            CU_ASSERT_EQUAL(ikv_trace_read_layer(r, "qkv/v", l, back), IKV_TRACE_OK);
+            for (int g = 0; g < G; g++)
+                for (int t = 0; t < T; t++)
+                    for (int i = 0; i < d; i++)
+                        bad += back[(((size_t)g * T) + t) * d + i] != big_value(t, l, g, i) - 0.25f;
+        }
+        CU_ASSERT_EQUAL(bad, 0);
+        ikv_trace_close(r);
+        unlink(path);
+    }
+    free(q);
+    free(k);
+    free(v);
+    free(back);
+}
+
 static int chunk_bound(const ikv_trace_dataset_info *info, void *ctx)
 {
     int64_t bytes = strcmp(info->type, "f16") == 0 ? 2 : 4;
@@ -808,6 +887,7 @@ static void add_suites(void)
         {"round trip f32, all signals", test_roundtrip_f32},
         {"round trip f16, all signals", test_roundtrip_f16},
         {"round trip, block sizes and growth", test_roundtrip_blocks},
+        {"round trip through direct chunk writes", test_direct_chunks},
         {"chunks bounded for long blocks", test_chunk_bound},
         {"root attributes and dataset shapes", test_meta_roundtrip},
         {"layer subset", test_layer_subset},
