@@ -3,16 +3,17 @@
  * chunks, shuffled and deflated by infokv on every core at once, then
  * handed to HDF5 as finished chunks (H5Dwrite_chunk).
  *
- * HDF5 runs its filters on one thread, and deflate is most of the cost of
- * a capture (float data compresses ~1.2x at ~45 MB/s): the engine waits
+ * HDF5 runs its filters on one thread, and deflate was most of the cost
+ * of a capture (float data compresses ~1.2x at ~45 MB/s): the engine waits
  * while a block is written, so the cores it leaves idle can share that
- * work. The bytes are those HDF5's own pipeline would store: its shuffle
- * filter (byte k of every element, for k = 0..size-1) then its deflate
- * filter (a zlib stream, compress2 at the dataset's level), so h5py and
- * h5dump read the chunks as usual.
+ * work. The bytes are what HDF5's own pipeline stores: its shuffle filter
+ * (byte k of every element, for k = 0..size-1) then a zlib stream at the
+ * dataset's level, which its deflate filter inflates, so h5py and h5dump
+ * read the chunks as usual.
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -31,23 +32,28 @@ int ikv_direct_chunks_possible(const ikv_trace_writer *w, const wdset *d, int n)
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     /* whole blocks of B positions whose chunks are B long along T; the
      * buffer's bytes are the file's (little-endian) bytes */
-    return w->spec.deflate_level > 0 && !d->probs && n == w->block && d->chunk[d->t_axis] == (hsize_t)w->block &&
-           w->t0 % w->block == 0;
+    return w->spec.deflate_level > 0 && !d->probs && n >= 1 && n <= w->block &&
+           d->chunk[d->t_axis] == (hsize_t)w->block && w->t0 % w->block == 0;
 #else
     (void)w, (void)d, (void)n;
     return 0;
 #endif
 }
 
-/* Copies the chunk at `offset` out of the block buffer ([outer][B][inner]),
- * zero beyond the dataset's extent, into `raw` (the chunk's shape). */
-static void gather(const ikv_trace_writer *w, const wdset *d, const hsize_t *offset, unsigned char *raw)
+/* Copies the chunk at `offset` out of the block buffer ([outer][B][inner])
+ * into `raw` (the chunk's shape), zero beyond the dataset's extent and
+ * beyond the n positions of the block (as HDF5 fills a partial chunk). */
+static void gather(const ikv_trace_writer *w, const wdset *d, int n, const hsize_t *offset,
+                   unsigned char *raw)
 {
     const int rank = d->def->rank, last = rank - 1, t = d->t_axis;
     const size_t es = d->esize;
     hsize_t extent[IKV_TRACE_MAX_RANK]; /* of the block buffer, T = B */
-    for (int a = 0; a < rank; a++)
+    hsize_t limit[IKV_TRACE_MAX_RANK];  /* of the data in it, T = n */
+    for (int a = 0; a < rank; a++) {
         extent[a] = a == t ? (hsize_t)w->block : d->dims[a];
+        limit[a] = a == t ? (hsize_t)n : d->dims[a];
+    }
     hsize_t local[IKV_TRACE_MAX_RANK] = {0}; /* position in the chunk, last axis 0 */
     size_t row_bytes = (size_t)d->chunk[last] * es;
     for (;;) {
@@ -56,13 +62,13 @@ static void gather(const ikv_trace_writer *w, const wdset *d, const hsize_t *off
         size_t src = 0;
         for (int a = 0; a < last; a++) {
             hsize_t g = (a == t ? 0 : offset[a]) + local[a];
-            inside &= g < extent[a];
+            inside &= g < limit[a];
             src = src * (size_t)extent[a] + (size_t)g;
         }
         hsize_t g0 = (last == t ? 0 : offset[last]);
         size_t run = 0;
-        if (inside && g0 < extent[last]) {
-            run = (size_t)(extent[last] - g0 < d->chunk[last] ? extent[last] - g0 : d->chunk[last]);
+        if (inside && g0 < limit[last]) {
+            run = (size_t)(limit[last] - g0 < d->chunk[last] ? limit[last] - g0 : d->chunk[last]);
             memcpy(raw, d->buf + (src * (size_t)extent[last] + (size_t)g0) * es, run * es);
         }
         memset(raw + run * es, 0, row_bytes - run * es);
@@ -83,8 +89,32 @@ static void shuffle(const unsigned char *in, unsigned char *out, size_t n, size_
             out[k * n + e] = in[e * es + k];
 }
 
+/* One zlib stream, as HDF5's deflate filter writes it, with the run-length
+ * strategy: after the shuffle, float data is byte planes of skewed
+ * (exponents) or near-random (low mantissa) bytes, which string matching
+ * cannot shorten; Huffman codes and runs (padding) do nearly all of the
+ * compression, at several times the speed. Any inflater reads it. */
+static int deflate_chunk(const unsigned char *src, size_t n, int level, unsigned char *out,
+                         uLongf *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    int rc = deflateInit2(&z, level, Z_DEFLATED, 15, 8, Z_RLE);
+    if (rc != Z_OK)
+        return rc;
+    z.next_in = (Bytef *)(uintptr_t)src;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)*out_len;
+    rc = deflate(&z, Z_FINISH);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    return rc == Z_STREAM_END ? Z_OK : Z_BUF_ERROR;
+}
+
 int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d)
 {
+    const int n = w->n_block;
     const int rank = d->def->rank, t = d->t_axis;
     hsize_t count[IKV_TRACE_MAX_RANK]; /* chunks along each axis */
     size_t n_chunks = 1, elements = 1;
@@ -120,13 +150,13 @@ int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d)
                 j->failed = 1;
                 continue;
             }
-            gather(w, d, j->offset, raw);
+            gather(w, d, n, j->offset, raw);
             const unsigned char *src = raw;
             if (d->esize > 1) {
                 shuffle(raw, shuffled, elements, d->esize);
                 src = shuffled;
             }
-            j->failed = compress2(j->out, &j->out_len, src, (uLong)raw_bytes, level) != Z_OK;
+            j->failed = deflate_chunk(src, raw_bytes, level, j->out, &j->out_len) != Z_OK;
         }
         free(raw);
         free(shuffled);
@@ -139,7 +169,7 @@ int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d)
         } else if (H5Dwrite_chunk(d->id, H5P_DEFAULT, 0, jobs[c].offset, (size_t)jobs[c].out_len,
                                   jobs[c].out) < 0) {
             ikv_writer_fail(w, "cannot write positions %lld..%lld of %s", (long long)w->t0,
-                            (long long)(w->t0 + w->block - 1), d->def->path);
+                            (long long)(w->t0 + n - 1), d->def->path);
             rc = IKV_TRACE_EIO;
         }
     }

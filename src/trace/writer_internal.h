@@ -44,10 +44,11 @@ struct ikv_trace_writer {
 };
 
 /* Direct chunk writes (chunks.c): 1 if the block of n positions of d can
- * be written as whole chunks shuffled and deflated by us, in parallel. */
+ * be written as whole chunks (zero-padded after n) shuffled and deflated
+ * by us, in parallel. */
 int ikv_direct_chunks_possible(const ikv_trace_writer *w, const wdset *d, int n);
-/* Writes the block that way (the extent already covers it); 0 or an
- * IKV_TRACE_E* code with w->err set. */
+/* Writes the w->n_block positions that way (the extent already covers
+ * them); 0 or an IKV_TRACE_E* code with w->err set. */
 int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d);
 
 /* Sets w->err to "final_path: message (HDF5: detail)". */
