@@ -733,32 +733,7 @@ int ikv_keep_recent_and_top(ikv_policy *p, int layer, int g, int recent,
         recent = budget;
     int32_t threshold = ikv_recent_threshold(p, recent);
 
-    /* Decode's steady state evicts one token per step: one pass over the
-     * slots finds the worst candidate (lowest score, then oldest: the
-     * order of ikv_rank_better) and counts the forced, without building
-     * the rank array. Anything else takes the general path below. */
-    int n_cand = 0, n_forced = 0, worst = -1;
-    float worst_score = 0.0f;
-    for (int i = 0; i < n; i++) {
-        if (pos[i] >= threshold) {
-            n_forced++;
-            continue;
-        }
-        n_cand++;
-        float s = score[i] == score[i] ? score[i] : -INFINITY;
-        if (worst < 0 || s < worst_score || (s == worst_score && pos[i] < pos[worst])) {
-            worst = i;
-            worst_score = s;
-        }
-    }
-    if (n_cand > 0 && budget - n_forced == n_cand - 1) {
-        p->victims[0] = worst;
-        ikv_evict_slots(p, layer, g, p->victims, 1);
-        return IKV_OK;
-    }
-
-    n_cand = 0;
-    n_forced = 0;
+    int n_cand = 0, n_forced = 0;
     for (int i = 0; i < n; i++) {
         if (pos[i] >= threshold) {
             n_forced++;

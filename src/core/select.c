@@ -96,13 +96,21 @@ static int partition(ikv_rank *r, int lo, int hi)
 }
 
 /* Moves the single worst element to the back: the common decode case of
- * evicting one token per step, in one pass. */
+ * evicting one token per step, in one pass. The worst so far stays in
+ * registers (this loop is most of decode's per-step cost). */
 static void worst_to_back(ikv_rank *r, int n)
 {
     int worst = 0;
-    for (int i = 1; i < n; i++)
-        if (ikv_rank_better(&r[worst], &r[i]))
+    float worst_score = r[0].score;
+    int32_t worst_pos = r[0].pos;
+    for (int i = 1; i < n; i++) {
+        const float s = r[i].score;
+        if (s < worst_score || (s == worst_score && r[i].pos < worst_pos)) {
             worst = i;
+            worst_score = s;
+            worst_pos = r[i].pos;
+        }
+    }
     swap_rank(&r[worst], &r[n - 1]);
 }
 
