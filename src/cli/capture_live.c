@@ -76,9 +76,6 @@ live_set *live_set_create(const capture_options *o, run_context *rc, char *err, 
         ls->n = i + 1;
         r->job = jobs.jobs[i];
         r->divergence = -1;
-        if (r->job.params.policy == IKV_POLICY_ORACLE)
-            ikv_die(IKV_EXIT_USAGE, "--policy oracle: the oracle needs the future, it runs in replay "
-                                    "(infokv-sim) only");
         if (ikv_session_create(&r->session, rc->model, rc->steps, o->threads, err, errlen) != IKV_OK)
             ikv_die(IKV_EXIT_RUNTIME, "%s", err);
         if (ikv_live_create(&r->live, r->session, &r->job.params, err, errlen) != IKV_OK)
@@ -99,27 +96,21 @@ live_set *live_set_create(const capture_options *o, run_context *rc, char *err, 
     return ls;
 }
 
-static int argmax(const float *x, int n)
+/* log sum exp x, given the position of its largest element */
+static double log_sum_exp(const float *x, int n, int top)
 {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        best = x[i] > x[best] ? i : best;
-    return best;
-}
-
-static double log_sum_exp(const float *x, int n)
-{
-    float mx = x[argmax(x, n)];
+    float mx = x[top];
     double z = 0.0;
     for (int i = 0; i < n; i++)
         z += exp((double)x[i] - (double)mx);
     return (double)mx + log(z);
 }
 
-/* KL(p || q) in nats of the softmax distributions of two logit vectors. */
-static double kl_logits(const float *p, const float *q, int n)
+/* KL(p || q) in nats of the softmax distributions of two logit vectors,
+ * with lp = log sum exp p and lq = log sum exp q. */
+static double kl_logits(const float *p, double lp, const float *q, double lq, int n)
 {
-    double lp = log_sum_exp(p, n), lq = log_sum_exp(q, n), kl = 0.0;
+    double kl = 0.0;
     for (int i = 0; i < n; i++) {
         double a = (double)p[i] - lp;
         double pa = exp(a);
@@ -135,6 +126,9 @@ int live_set_advance(live_set *ls, const ikv_session *full, const int32_t *token
     if (!ls || to <= from)
         return 0;
     const float *pf = ikv_session_logits(full);
+    /* the full run's side, the same for every live run */
+    const int top_f = ikv_argmax(pf, ls->V);
+    const double lse_f = log_sum_exp(pf, ls->V, top_f);
     for (int i = 0; i < ls->n; i++) {
         live_run *r = &ls->runs[i];
         int rcode = to - from == 1 && from > 0 ? ikv_live_decode(r->live, tokens[from])
@@ -146,8 +140,9 @@ int live_set_advance(live_set *ls, const ikv_session *full, const int32_t *token
         }
         const float *pq = ikv_live_logits(r->live);
         int t = to - 1;
-        r->kl[t] = (float)kl_logits(pf, pq, ls->V);
-        r->agree[t] = argmax(pf, ls->V) == argmax(pq, ls->V);
+        const int top_q = ikv_argmax(pq, ls->V);
+        r->kl[t] = (float)kl_logits(pf, lse_f, pq, log_sum_exp(pq, ls->V, top_q), ls->V);
+        r->agree[t] = top_f == top_q;
         for (int l = 0; l < ls->L; l++)
             for (int p = from; p < to; p++)
                 r->cache_len[(size_t)l * (size_t)ls->steps + (size_t)p] = ikv_live_cache_len(r->live, l);
@@ -166,7 +161,7 @@ static int full_greedy(const capture_options *o, run_context *rc, int n_gen, int
     int rcode = ikv_session_prefill(s, rc->tokens, rc->n_prompt);
     int n = 0;
     for (; rcode == IKV_OK && n < n_gen; n++) {
-        out[n] = argmax(ikv_session_logits(s), rc->info->vocab_size);
+        out[n] = ikv_argmax(ikv_session_logits(s), rc->info->vocab_size);
         if (n + 1 < n_gen)
             rcode = ikv_session_decode(s, out[n]);
     }
@@ -188,7 +183,7 @@ static int free_running(live_run *r, run_context *rc, const int32_t *reference, 
     }
     r->compared = n_gen;
     for (int n = 0; n < n_gen; n++) {
-        int32_t next = argmax(ikv_live_logits(r->live), rc->info->vocab_size);
+        int32_t next = ikv_argmax(ikv_live_logits(r->live), rc->info->vocab_size);
         if (next != reference[n])
             return n + 1;
         if (n + 1 < n_gen && ikv_live_decode(r->live, next) != IKV_OK) {
