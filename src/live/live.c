@@ -165,10 +165,6 @@ int ikv_live_create(ikv_live **out, ikv_session *session, const ikv_params *para
 {
     *out = NULL;
     const ikv_model_details *m = ikv_model_info(ikv_session_model(session));
-    if (params->policy == IKV_POLICY_ORACLE) {
-        snprintf(err, errlen, "the oracle needs the future: it runs in replay (infokv-sim) only");
-        return IKV_EINVAL;
-    }
     ikv_live *lv = calloc(1, sizeof *lv);
     if (!lv) {
         snprintf(err, errlen, "out of memory");
@@ -187,6 +183,13 @@ int ikv_live_create(ikv_live **out, ikv_session *session, const ikv_params *para
         return rc;
     }
     lv->needs = ikv_policy_needs(lv->policy);
+    if (lv->needs & IKV_NEED_FUTURE) { /* the oracle: later queries do not exist yet */
+        snprintf(err, errlen, "%s needs the future: it runs in replay (infokv-sim) only",
+                 ikv_policy_name(params->policy));
+        ikv_policy_free(lv->policy);
+        free(lv);
+        return IKV_EINVAL;
+    }
     lv->entropy_k = ikv_policy_entropy_topk(lv->policy);
     if (lv->entropy_k > lv->V)
         lv->entropy_k = lv->V;
