@@ -261,22 +261,14 @@ static void finish_ranks(int status, const char *message)
         ikv_die(status, "%s", message);
 }
 
-/* Removes the files a run writes in dir: the completion markers only, or
- * every table too (after a failure, so that no table of a run that did
- * not finish is left to be mistaken for a result). The names are those
- * of src/sim/tables.c and analysis/report.sh. */
-static void remove_outputs(const char *dir, int markers_only)
+/* Removes the report of an earlier run (analysis/report.sh writes it
+ * after the tables): it must not stand beside this run's tables. */
+static void remove_report(const char *dir)
 {
-    static const char *const markers[] = {"summary.tsv", "report.md", "index.html"};
-    static const char *const tables[] = {"traces.tsv", "sequence.tsv", "influence.tsv",
-                                         "per_step.tsv", "per_layer.tsv", "live.tsv",
-                                         "rank_agreement.tsv", "influence_compare.tsv"};
+    static const char *const names[] = {"report.md", "index.html"};
     char path[4096];
-    for (size_t i = 0; i < sizeof markers / sizeof *markers; i++)
-        if (snprintf(path, sizeof path, "%s/%s", dir, markers[i]) < (int)sizeof path)
-            unlink(path);
-    for (size_t i = 0; !markers_only && i < sizeof tables / sizeof *tables; i++)
-        if (snprintf(path, sizeof path, "%s/%s", dir, tables[i]) < (int)sizeof path)
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) < (int)sizeof path)
             unlink(path);
 }
 
@@ -425,13 +417,9 @@ int main(int argc, char **argv)
     }
 #endif
     double elapsed = ikv_now() - t0;
-    /* summary.tsv (written last) and the report mark a finished run: an
-     * older run's must not stand beside tables this run fails to finish. */
-    remove_outputs(o.outdir, 1);
-    if (ikv_sim_write_tables(&res, o.outdir, err, sizeof err) != 0) {
-        remove_outputs(o.outdir, 0);
+    remove_report(o.outdir);
+    if (ikv_sim_write_tables(&res, o.outdir, err, sizeof err) != 0)
         ikv_die(IKV_EXIT_RUNTIME, "%s", err);
-    }
     ikv_sim_results_free(&res);
     ikv_sim_jobs_free(&jobs);
     int report_failed = make_report(&o);

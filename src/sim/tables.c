@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sim/tables.h"
 #include "util/outfile.h"
@@ -452,18 +453,33 @@ int ikv_sim_write_tables(const ikv_sim_results *res, const char *outdir, char *e
         {"influence.tsv", write_influence}, {"per_step.tsv", write_per_step},
         {"per_layer.tsv", write_per_layer}, {"summary.tsv", write_summary},
     };
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        char path[4096];
+    enum { N_FILES = sizeof files / sizeof *files };
+    char path[4096];
+    for (size_t i = 0; i < N_FILES; i++)
         if (snprintf(path, sizeof path, "%s/%s", outdir, files[i].name) >= (int)sizeof path) {
             snprintf(err, errlen, "%s: path too long", outdir);
             return -1;
         }
+    /* summary.tsv, written last, marks a finished run: an older run's must
+     * not stand beside tables this one fails to finish, and after a
+     * failure none of this run's tables stays to be taken for a result */
+    snprintf(path, sizeof path, "%s/%s", outdir, files[N_FILES - 1].name);
+    unlink(path);
+    for (size_t i = 0; i < N_FILES; i++) {
+        snprintf(path, sizeof path, "%s/%s", outdir, files[i].name);
         ikv_outfile out;
-        if (ikv_outfile_open(&out, path, err, errlen) != 0)
+        int failed = ikv_outfile_open(&out, path, err, errlen) != 0;
+        if (!failed) {
+            files[i].fn(out.fp, res);
+            failed = ikv_outfile_commit(&out, err, errlen) != 0;
+        }
+        if (failed) {
+            for (size_t j = 0; j < N_FILES; j++) {
+                snprintf(path, sizeof path, "%s/%s", outdir, files[j].name);
+                unlink(path);
+            }
             return -1;
-        files[i].fn(out.fp, res);
-        if (ikv_outfile_commit(&out, err, errlen) != 0)
-            return -1;
+        }
     }
     return 0;
 }

@@ -15,6 +15,8 @@
 
 #include "sim/run.h"
 
+/* Writes every table into outdir (which exists), summary.tsv last; on a
+ * failure (message in err, -1) none of the tables is left there. */
 int ikv_sim_write_tables(const ikv_sim_results *res, const char *outdir, char *err, size_t errlen);
 
 #endif
