@@ -138,7 +138,7 @@ int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d)
     }
     const int level = w->spec.deflate_level;
     const uLong bound = compressBound((uLong)raw_bytes);
-#pragma omp parallel
+#pragma omp parallel if (n_chunks > 1)
     {
         unsigned char *raw = malloc(raw_bytes), *shuffled = malloc(raw_bytes);
 #pragma omp for schedule(dynamic, 1)
