@@ -127,9 +127,13 @@ void ikv_wtype_from_f32(ikv_wtype type, const float *in, int64_t n, void *row)
             uint16_t dh = ikv_f32_to_f16(d);
             memcpy(blk, &dh, 2);
             for (int i = 0; i < IKV_Q8_0_BLOCK; i++) {
-                /* round half away from zero; |x * inv| <= 127 by construction */
+                /* round half away from zero (as roundf); |x * inv| <= 127 by
+                 * construction. v - trunc(v) is exact, where v + 0.5 would
+                 * round 0.49999997 up to 1. */
                 float v = x[i] * inv;
-                int q = (int)(v + (v >= 0.0f ? 0.5f : -0.5f));
+                int q = (int)v;
+                float frac = v - (float)q;
+                q += frac >= 0.5f ? 1 : frac <= -0.5f ? -1 : 0;
                 blk[2 + i] = (uint8_t)(int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
             }
         }
