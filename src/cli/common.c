@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/common.h"
+#include "util/text.h"
 
 static const char *program = "infokv";
 static int muted;
@@ -50,9 +51,7 @@ static void vreport(const char *prefix, const char *fmt, va_list ap)
     while (len > 0 && msg[len - 1] == '\n')
         msg[--len] = '\0';
     /* one line, whatever a message quotes from a file */
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
-            msg[i] = '?';
+    ikv_scrub_controls(msg, '?');
     fprintf(stderr, "%s: %s%s\n", program, prefix, msg);
 }
 

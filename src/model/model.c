@@ -14,6 +14,7 @@
 
 #include "model/model_internal.h"
 #include "model/sha256.h"
+#include "util/text.h"
 
 /* Files up to this size are hashed at load; bigger ones on request. */
 #define HASH_AT_LOAD_MAX (64u << 20)
@@ -30,9 +31,7 @@ const char *ikv_model_strerror(int status)
 
 void ikv_message_one_line(char *msg)
 {
-    for (unsigned char *p = (unsigned char *)msg; p && *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    ikv_scrub_controls(msg, '?');
 }
 
 int ikv_model_fail(char *err, size_t errlen, int status, const char *path, const char *fmt, ...)

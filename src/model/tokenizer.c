@@ -13,6 +13,7 @@
 
 #include "infokv/core.h"
 #include "model/tokenizer_internal.h"
+#include "util/text.h"
 
 /* Sanity bounds: real vocabularies have ~10^5 tokens of at most a few
  * hundred bytes. */
@@ -282,10 +283,8 @@ int ikv_tokenizer_create(ikv_tokenizer **out, const ikv_tokenizer_spec *spec,
 {
     int rc = create(out, spec, err, errlen);
     /* Messages quote pieces and merges from the file: keep them one line. */
-    if (rc < 0 && err)
-        for (size_t i = 0; i < errlen && err[i]; i++)
-            if ((unsigned char)err[i] < 0x20 || err[i] == 0x7f)
-                err[i] = '?';
+    if (rc < 0 && err && errlen)
+        ikv_scrub_controls(err, '?');
     return rc;
 }
 

@@ -11,4 +11,4 @@ libikvtok_la_SOURCES = \
 	src/model/tokenizer_pretok.c \
 	src/model/tokenizer_llama2c.c
 libikvtok_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS)
-libikvtok_la_LIBADD = $(PCRE2_LIBS)
+libikvtok_la_LIBADD = libikvutil.la $(PCRE2_LIBS)

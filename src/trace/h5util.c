@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "trace/internal.h"
+#include "util/text.h"
 
 /* Longest string attribute we accept (commands can be long). */
 #define IKV_MAX_ATTR_STRING (1 << 20)
@@ -32,9 +33,7 @@ void ikv_h5_quiet(void)
  * become spaces: a message stays one line. */
 static void one_line(char *s)
 {
-    for (unsigned char *p = (unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            *p = ' ';
+    ikv_scrub_controls(s, ' ');
 }
 
 static herr_t first_desc(unsigned n, const H5E_error2_t *e, void *data)

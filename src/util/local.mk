@@ -1,3 +1,3 @@
 # Small utilities shared by the programs (not by the eviction core).
 noinst_LTLIBRARIES += libikvutil.la
-libikvutil_la_SOURCES = src/util/outfile.c src/util/outfile.h
+libikvutil_la_SOURCES = src/util/outfile.c src/util/outfile.h src/util/text.c src/util/text.h
