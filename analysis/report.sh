@@ -37,6 +37,25 @@ scenarios=$(awk -F'\t' 'NR > 1 && !seen[$2]++ { print $2 }' "$out/summary.tsv")
 mid_budget=$(awk -F'\t' 'NR > 1 && $3 != "full" && !seen[$5]++ { b[n++] = $5 } END { if (n) print b[int((n - 1) / 2)] }' "$out/summary.tsv")
 
 label='function label(policy, params) { return params == "-" ? policy : policy " " params }'
+# Tables in Markdown or HTML from one description: table_head(fmt,
+# "col|col|...", "l r ...") then table_row(fmt, n) for the cells c[1..n].
+TABLE_AWK='
+function table_head(fmt, header, align,    h, a, n, k, line) {
+    n = split(header, h, "|"); split(align, a, " ")
+    if (fmt == "md") {
+        line = "|"; for (k = 1; k <= n; k++) line = line " " h[k] " |"
+        line = line "\n|"; for (k = 1; k <= n; k++) line = line (a[k] == "r" ? "---:|" : "---|")
+    } else {
+        line = "<table><tr>"; for (k = 1; k <= n; k++) line = line "<th>" h[k] "</th>"
+        line = line "</tr>"
+    }
+    print line
+}
+function table_row(fmt, n,    k) {
+    if (fmt == "md") { printf "|"; for (k = 1; k <= n; k++) printf " %s |", c[k]; printf "\n" }
+    else { printf "<tr>"; for (k = 1; k <= n; k++) printf "<td>%s</td>", c[k]; printf "</tr>\n" }
+}
+function table_end(fmt) { if (fmt != "md") print "</table>" }'
 
 # series FILE OUT FILTER KEY X Y [W]: data for gnuplot, one block per
 # series KEY (in order of first appearance): a header line with its name,
@@ -188,15 +207,15 @@ influence_table() { # FORMAT
 
 live_table() { # FORMAT
     [ -s "$out/live.tsv" ] || return 0
-    awk -F'\t' -v fmt="$1" '
+    awk -F'\t' -v fmt="$1" "$TABLE_AWK"'
         NR == 1 { next }
         {
             row[n++] = $0
         }
         END {
             if (!n) exit
-            if (fmt == "md") print "| trace | scenario | policy | params | budget | replay recall | replay out_err | live KL | live top-1 | greedy departs at | peak cache KiB | bookkeeping |\n|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-            else print "<table><tr><th>trace</th><th>scenario</th><th>policy</th><th>params</th><th>budget</th><th>replay recall</th><th>replay out_err</th><th>live KL</th><th>live top-1</th><th>greedy departs at</th><th>peak cache KiB</th><th>bookkeeping</th></tr>"
+            table_head(fmt, "trace|scenario|policy|params|budget|replay recall|replay out_err|live KL|live top-1|greedy departs at|peak cache KiB|bookkeeping",
+                       "l l l l r r r r r r r r")
             for (i = 0; i < n; i++) {
                 split(row[i], f, "\t")
                 dep = (f[8] < 0) ? "never (" f[9] ")" : f[8]
@@ -204,47 +223,46 @@ live_table() { # FORMAT
                 c[6] = (f[13] == "nan") ? "-" : sprintf("%.4f", f[13]); c[7] = (f[14] == "nan") ? "-" : sprintf("%.4f", f[14])
                 c[8] = sprintf("%.4f", f[6]); c[9] = sprintf("%.1f%%", 100 * f[7]); c[10] = dep
                 c[11] = sprintf("%.1f", f[10] / 1024); c[12] = (f[12] == "nan") ? "-" : sprintf("%.1f%%", 100 * f[12])
-                if (fmt == "md") { printf "|"; for (k = 1; k <= 12; k++) printf " %s |", c[k]; printf "\n" }
-                else { printf "<tr>"; for (k = 1; k <= 12; k++) printf "<td>%s</td>", c[k]; printf "</tr>\n" }
+                table_row(fmt, 12)
             }
-            if (fmt != "md") print "</table>"
+            table_end(fmt)
         }' "$out/live.tsv"
 }
 
 rank_table() { # FORMAT
     [ -s "$out/rank_agreement.tsv" ] || return 0
-    awk -F'\t' -v fmt="$1" '
+    awk -F'\t' -v fmt="$1" "$TABLE_AWK"'
         NR == 1 { next }
         $4 >= 3 { row[n++] = $0 }
         END {
             if (!n) exit
-            if (fmt == "md") print "| trace | scenario | budget | policies | Spearman(live KL, replay out_err) | Spearman(live KL, 1 - replay recall) |\n|---|---|---:|---:|---:|---:|"
-            else print "<table><tr><th>trace</th><th>scenario</th><th>budget</th><th>policies</th><th>Spearman(live KL, replay out_err)</th><th>Spearman(live KL, 1 - recall)</th></tr>"
+            table_head(fmt, "trace|scenario|budget|policies|Spearman(live KL, replay out_err)|Spearman(live KL, 1 - replay recall)",
+                       "l l r r r r")
             for (i = 0; i < n; i++) {
                 split(row[i], f, "\t")
-                a = (f[5] == "nan") ? "-" : sprintf("%.2f", f[5]); b = (f[6] == "nan") ? "-" : sprintf("%.2f", f[6])
-                if (fmt == "md") printf "| %s | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3], f[4], a, b
-                else printf "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", f[1], f[2], f[3], f[4], a, b
+                c[1] = f[1]; c[2] = f[2]; c[3] = f[3]; c[4] = f[4]
+                c[5] = (f[5] == "nan") ? "-" : sprintf("%.2f", f[5]); c[6] = (f[6] == "nan") ? "-" : sprintf("%.2f", f[6])
+                table_row(fmt, 6)
             }
-            if (fmt != "md") print "</table>"
+            table_end(fmt)
         }' "$out/rank_agreement.tsv"
 }
 
 probe_table() { # FORMAT
     [ -s "$out/influence_compare.tsv" ] || return 0
-    awk -F'\t' -v fmt="$1" '
+    awk -F'\t' -v fmt="$1" "$TABLE_AWK"'
         NR == 1 { next }
         { row[n++] = $0 }
         END {
             if (!n) exit
-            if (fmt == "md") print "| trace | token set | (token, later position) pairs | Spearman(exact KL, first-order FI) | Pearson of logs |\n|---|---|---:|---:|---:|"
-            else print "<table><tr><th>trace</th><th>token set</th><th>pairs</th><th>Spearman(exact KL, first-order FI)</th><th>Pearson of logs</th></tr>"
+            table_head(fmt, "trace|token set|(token, later position) pairs|Spearman(exact KL, first-order FI)|Pearson of logs",
+                       "l l r r r")
             for (i = 0; i < n; i++) {
                 split(row[i], f, "\t")
-                if (fmt == "md") printf "| %s | %s | %s | %.3f | %.3f |\n", f[1], f[2], f[3], f[4], f[5]
-                else printf "<tr><td>%s</td><td>%s</td><td>%s</td><td>%.3f</td><td>%.3f</td></tr>\n", f[1], f[2], f[3], f[4], f[5]
+                c[1] = f[1]; c[2] = f[2]; c[3] = f[3]; c[4] = sprintf("%.3f", f[4]); c[5] = sprintf("%.3f", f[5])
+                table_row(fmt, 5)
             }
-            if (fmt != "md") print "</table>"
+            table_end(fmt)
         }' "$out/influence_compare.tsv"
 }
 
