@@ -247,7 +247,7 @@ static void classifier(ikv_session *s, int n)
         }
     }
     rmsnorm_rows(s->xb, s->x + (size_t)(n - 1) * D, m->final_norm, 1, D, eps);
-    ikv_matvec(&m->output, s->xb, s->logits, s->n_threads);
+    ikv_matvec(&m->output, s->xb, s->logits, s->n_threads, &s->ws);
     s->has_logits = 1;
     if (s->has_obs && s->obs.on_logits)
         s->obs.on_logits(s->obs.user, s->pos[n - 1], s->logits);

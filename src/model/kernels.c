@@ -23,15 +23,8 @@
 
 #include "model/half.h"
 #include "model/kernels.h"
+#include "model/kernels_q8.h"
 #include "model/status.h"
-
-#if !defined(IKV_PORTABLE_KERNELS) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#define IKV_SIMD256 1
-#if defined(__AVX512F__)
-#define IKV_SIMD512 1
-#endif
-#include <immintrin.h>
-#endif
 
 #if defined(IKV_SIMD512)
 #define MR 8  /* weight rows per register tile */
@@ -45,25 +38,17 @@
 #endif
 #define KC 256 /* columns per chunk: a multiple of the Q8_0 block */
 
-/* Accumulators kept in small arrays stay in registers only if the loops
- * over them are unrolled completely. */
-#if defined(__GNUC__)
-#define PRAGMA(x) _Pragma(#x)
-#define UNROLL(n) PRAGMA(GCC unroll n)
-#else
-#define UNROLL(n)
-#endif
+#define UNROLL(n) IKV_UNROLL(n)
 
 /* Below this many tokens a product is done as that many matrix-vector
  * products: padding a token tile would waste more than it saves. */
 #define MATMUL_MIN_TOKENS 4
 
-/* Matrices smaller than this (weights) are not worth a parallel region. */
-#define PARALLEL_MIN_WEIGHTS 65536
-
 const char *ikv_kernels_isa(void)
 {
-#if defined(IKV_SIMD512)
+#if defined(IKV_VNNI)
+    return "avx512-vnni";
+#elif defined(IKV_SIMD512)
     return "avx512";
 #elif defined(IKV_SIMD256)
     return "avx2";
@@ -297,7 +282,7 @@ static float dot_q8_0(const uint8_t *w, const float *x, int n)
 #endif
 }
 
-float ikv_dot_row(const ikv_matrix *w, int r, const float *x)
+static float dot_row(const ikv_matrix *w, int r, const float *x)
 {
     const uint8_t *row = w->data + (size_t)r * w->row_bytes;
     switch (w->type) {
@@ -433,7 +418,7 @@ static void dot4(const ikv_matrix *w, int r0, const float *x, float *y)
 static void dot4(const ikv_matrix *w, int r0, const float *x, float *y)
 {
     for (int k = 0; k < 4; k++)
-        y[k] = ikv_dot_row(w, r0 + k, x);
+        y[k] = dot_row(w, r0 + k, x);
 }
 #endif
 
@@ -442,16 +427,16 @@ static void dot4(const ikv_matrix *w, int r0, const float *x, float *y)
  * the matrix as one continuous stream that the hardware prefetches best. */
 #define MATVEC_ROWS4_MIN_COLS 4096
 
-void ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads)
+static void matvec_float(const ikv_matrix *w, const float *x, float *y, int n_threads)
 {
     const int rows = w->rows;
     const int quads = w->cols > MATVEC_ROWS4_MIN_COLS ? rows / 4 : 0;
-    if (n_threads <= 1 || (int64_t)rows * w->cols < PARALLEL_MIN_WEIGHTS) {
+    if (n_threads <= 1 || (int64_t)rows * w->cols < IKV_PARALLEL_MIN_WEIGHTS) {
         /* no parallel region at all: even an inactive one costs time */
         for (int qd = 0; qd < quads; qd++)
             dot4(w, 4 * qd, x, y + 4 * qd);
         for (int r = 4 * quads; r < rows; r++)
-            y[r] = ikv_dot_row(w, r, x);
+            y[r] = dot_row(w, r, x);
         return;
     }
     /* Dynamic chunks of rows: on a shared machine a thread that loses its
@@ -463,8 +448,55 @@ void ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads)
             dot4(w, 4 * qd, x, y + 4 * qd);
 #pragma omp for schedule(dynamic, 64)
         for (int r = 4 * quads; r < rows; r++)
-            y[r] = ikv_dot_row(w, r, x);
+            y[r] = dot_row(w, r, x);
     }
+}
+
+/* Q8_0 activations as every build computes with them, dequantised:
+ * out = d q (see kernels_q8.h). q goes through the first cols bytes of
+ * out, which the floats then overwrite front to back. */
+static void q8_round_trip(const float *x, int cols, float *out)
+{
+    int8_t q[IKV_Q8_0_BLOCK];
+    for (int b = 0; b < cols / IKV_Q8_0_BLOCK; b++) {
+        float d;
+        ikv_q8_quantize(x + b * IKV_Q8_0_BLOCK, IKV_Q8_0_BLOCK, q, &d);
+        for (int i = 0; i < IKV_Q8_0_BLOCK; i++)
+            out[b * IKV_Q8_0_BLOCK + i] = d * (float)q[i];
+    }
+}
+
+void ikv_q8_activations(const float *x, int cols, float *out)
+{
+    q8_round_trip(x, cols, out);
+}
+
+size_t ikv_matvec_workspace(const ikv_matrix *w)
+{
+    if (w->type != IKV_WTYPE_Q8_0)
+        return 0;
+#if defined(IKV_VNNI)
+    return ikv_q8_matvec_scratch(w->cols);
+#else
+    return (size_t)w->cols;
+#endif
+}
+
+int ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads, ikv_workspace *ws)
+{
+    if (w->type != IKV_WTYPE_Q8_0) {
+        matvec_float(w, x, y, n_threads);
+        return IKV_OK;
+    }
+    if (ikv_workspace_reserve(ws, ikv_matvec_workspace(w)) != IKV_OK)
+        return IKV_ENOMEM;
+#if defined(IKV_VNNI)
+    ikv_q8_matvec(w, x, y, n_threads, ws->buf);
+#else
+    q8_round_trip(x, w->cols, ws->buf);
+    matvec_float(w, ws->buf, y, n_threads);
+#endif
+    return IKV_OK;
 }
 
 /* out[0..d) = sum_j p[j] * v[j][0..d): the value half of attention, with
@@ -705,7 +737,14 @@ static void matmul_steps(const matmul_job *jb)
         }
     }
 
-    /* 3. Y = (Y^T)^T, in 16 x 16 blocks */
+    /* 3. Y = (Y^T)^T */
+    ikv_transpose_rows(yt, n_pad, rows, n, y);
+}
+
+/* In 16 x 16 blocks; an orphaned loop, shared out inside a parallel
+ * region. */
+void ikv_transpose_rows(const float *yt, size_t n_pad, int rows, int n, float *y)
+{
     const int n_rblocks = (rows + 15) / 16;
 #pragma omp for schedule(static)
     for (int rb = 0; rb < n_rblocks; rb++) {
@@ -719,13 +758,48 @@ static void matmul_steps(const matmul_job *jb)
     }
 }
 
-size_t ikv_matmul_workspace(int rows, int cols, int n, int n_threads)
+/* The float product's parts, each rounded to 16 floats (64 bytes). */
+static size_t float_matmul_need(int rows, int cols, int n, int n_threads)
 {
-    if (n < MATMUL_MIN_TOKENS)
-        return 0;
     size_t n_pad = (size_t)(n + TW - 1) / TW * TW;
     size_t threads = n_threads > 1 ? (size_t)n_threads : 1;
     return n_pad * (size_t)cols + (size_t)rows * n_pad + (size_t)MR * KC * threads;
+}
+
+size_t ikv_matmul_workspace(const ikv_matrix *w, int n, int n_threads)
+{
+    if (n < MATMUL_MIN_TOKENS)
+        return ikv_matvec_workspace(w);
+    if (w->type != IKV_WTYPE_Q8_0)
+        return float_matmul_need(w->rows, w->cols, n, n_threads);
+#if defined(IKV_VNNI)
+    return ikv_q8_matmul_scratch(w->rows, w->cols, n, n_threads);
+#else
+    /* the dequantised activations, then the float product */
+    return (size_t)n * w->cols + float_matmul_need(w->rows, w->cols, n, n_threads);
+#endif
+}
+
+/* The float path: X packed by token tiles, weights converted by blocks. */
+static void matmul_float(const ikv_matrix *w, const float *x, int n, float *y, int n_threads, float *buf)
+{
+    const int rows = w->rows, cols = w->cols;
+    const int n_tiles = (n + TW - 1) / TW;
+    const size_t n_pad = (size_t)n_tiles * TW;
+    const int n_chunks = (cols + KC - 1) / KC;
+    const int n_blocks = (rows + MR - 1) / MR;
+    /* sizes are multiples of 16 floats: every part stays 64-byte aligned */
+    const size_t xp_size = n_pad * (size_t)cols;
+    const size_t yt_size = (size_t)rows * n_pad;
+    const size_t wb_size = (size_t)MR * KC;
+    float *xp = buf, *yt = xp + xp_size, *wb_all = yt + yt_size;
+    matmul_job jb = {w, x, y, n, n_tiles, n_chunks, n_blocks, n_pad, wb_size, xp, yt, wb_all};
+    if (n_threads > 1 && (int64_t)rows * cols * n >= IKV_PARALLEL_MIN_WEIGHTS) {
+#pragma omp parallel num_threads(n_threads)
+        matmul_steps(&jb);
+    } else {
+        matmul_steps(&jb);
+    }
 }
 
 int ikv_matmul(const ikv_matrix *w, const float *x, int n, float *y, int n_threads,
@@ -734,28 +808,25 @@ int ikv_matmul(const ikv_matrix *w, const float *x, int n, float *y, int n_threa
     const int rows = w->rows, cols = w->cols;
     if (n < MATMUL_MIN_TOKENS) {
         for (int t = 0; t < n; t++)
-            ikv_matvec(w, x + (size_t)t * cols, y + (size_t)t * rows, n_threads);
+            if (ikv_matvec(w, x + (size_t)t * cols, y + (size_t)t * rows, n_threads, ws) != IKV_OK)
+                return IKV_ENOMEM;
         return IKV_OK;
     }
     if (n_threads < 1)
         n_threads = 1;
-    const int n_tiles = (n + TW - 1) / TW;
-    const size_t n_pad = (size_t)n_tiles * TW;
-    const int n_chunks = (cols + KC - 1) / KC;
-    const int n_blocks = (rows + MR - 1) / MR;
-    /* sizes rounded to 16 floats keep every part 64-byte aligned */
-    const size_t xp_size = n_pad * (size_t)cols;
-    const size_t yt_size = (size_t)rows * n_pad;
-    const size_t wb_size = (size_t)MR * KC;
-    if (ikv_workspace_reserve(ws, ikv_matmul_workspace(rows, cols, n, n_threads)) != IKV_OK)
+    if (ikv_workspace_reserve(ws, ikv_matmul_workspace(w, n, n_threads)) != IKV_OK)
         return IKV_ENOMEM;
-    float *xp = ws->buf, *yt = xp + xp_size, *wb_all = yt + yt_size;
-    matmul_job jb = {w, x, y, n, n_tiles, n_chunks, n_blocks, n_pad, wb_size, xp, yt, wb_all};
-    if (n_threads > 1 && (int64_t)rows * cols * n >= PARALLEL_MIN_WEIGHTS) {
-#pragma omp parallel num_threads(n_threads)
-        matmul_steps(&jb);
-    } else {
-        matmul_steps(&jb);
+    if (w->type != IKV_WTYPE_Q8_0) {
+        matmul_float(w, x, n, y, n_threads, ws->buf);
+        return IKV_OK;
     }
+#if defined(IKV_VNNI)
+    ikv_q8_matmul(w, x, n, y, n_threads, ws->buf);
+#else
+    float *xq = ws->buf; /* n * cols: a multiple of 32 floats */
+    for (int t = 0; t < n; t++)
+        q8_round_trip(x + (size_t)t * cols, cols, xq + (size_t)t * cols);
+    matmul_float(w, xq, n, y, n_threads, xq + (size_t)n * cols);
+#endif
     return IKV_OK;
 }

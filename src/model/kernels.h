@@ -9,9 +9,12 @@
  *     packed column-wise so that a register tile of rows x tokens grows by
  *     broadcast-multiply-add; bound by arithmetic. OpenMP over row blocks.
  *
- * Vector code is selected at compile time: AVX-512F, else AVX2+FMA+F16C,
- * else portable C (also forced by defining IKV_PORTABLE_KERNELS, which the
- * tests use to check one against the other).
+ * Q8_0 weights multiply activations quantised to Q8_0 as well, per 32
+ * columns (kernels_q8.h): with AVX512-VNNI as exact int8 dot products,
+ * elsewhere in float on the dequantised activations, the same function.
+ *
+ * Vector code is selected at compile time (kernels_isa.h): AVX-512F (with
+ * VNNI), else AVX2+FMA+F16C, else portable C.
  */
 #ifndef IKV_MODEL_KERNELS_H
 #define IKV_MODEL_KERNELS_H
@@ -39,17 +42,20 @@ typedef struct ikv_workspace {
 
 void ikv_workspace_free(ikv_workspace *ws);
 
-/* Floats of workspace that ikv_matmul needs for these sizes, and a way to
- * reserve them ahead so that later products cannot fail. */
-size_t ikv_matmul_workspace(int rows, int cols, int n, int n_threads);
+/* Floats of workspace that ikv_matvec / ikv_matmul need for these sizes,
+ * and a way to reserve them ahead so that later products cannot fail. */
+size_t ikv_matvec_workspace(const ikv_matrix *w);
+size_t ikv_matmul_workspace(const ikv_matrix *w, int n, int n_threads);
 int ikv_workspace_reserve(ikv_workspace *ws, size_t floats);
 
-/* Name of the vector code compiled in: "avx512", "avx2" or "portable". */
+/* Name of the vector code compiled in: "avx512-vnni", "avx512", "avx2" or
+ * "portable". */
 const char *ikv_kernels_isa(void);
 
-/* y[r] = W[r] . x for every row, with n_threads threads. */
-void ikv_matvec(const ikv_matrix *w, const float *x /* [cols] */, float *y /* [rows] */,
-                int n_threads);
+/* y[r] = W[r] . x for every row, with n_threads threads. Returns 0, or
+ * IKV_ENOMEM when the workspace (Q8_0 only) cannot grow. */
+int ikv_matvec(const ikv_matrix *w, const float *x /* [cols] */, float *y /* [rows] */,
+               int n_threads, ikv_workspace *ws);
 
 /* Y[t][r] = W[r] . X[t] for t < n. Returns 0, or IKV_ENOMEM when the
  * workspace cannot grow. Small n falls back to ikv_matvec per token. */
@@ -59,9 +65,12 @@ int ikv_matmul(const ikv_matrix *w, const float *x /* [n][cols] */, int n,
 /* Row r of W as floats (embedding lookup). */
 void ikv_matrix_row(const ikv_matrix *w, int r, float *out /* [cols] */);
 
+/* The activations a Q8_0 product computes with: x quantised per 32
+ * columns and dequantised (cols a multiple of 32). For the tests. */
+void ikv_q8_activations(const float *x /* [cols] */, int cols, float *out /* [cols] */);
+
 /* Building blocks, exposed for attention and for the tests. */
 float ikv_dot_f32(const float *a, const float *b, int n);
-float ikv_dot_row(const ikv_matrix *w, int r, const float *x /* [cols] */);
 void ikv_axpy(float a, const float *x, float *y, int n); /* y += a x */
 /* out = sum_j p[j] v[j]: the value side of attention. */
 void ikv_weighted_rows(const float *p /* [n] */, const float *v /* [n][d] */, int n, int d,

@@ -10,7 +10,8 @@ libikvmodel_la_SOURCES = \
 	src/model/mapfile.h src/model/mapfile.c \
 	src/model/sha256.h src/model/sha256.c \
 	src/model/gguf.h src/model/gguf.c \
-	src/model/kernels.h src/model/kernels.c \
+	src/model/kernels.h src/model/kernels_isa.h src/model/kernels.c \
+	src/model/kernels_q8.h src/model/kernels_q8.c \
 	src/model/model.h src/model/model_internal.h src/model/model.c \
 	src/model/llama2c.c \
 	src/model/gguf_model.c \

@@ -80,10 +80,12 @@ static size_t workspace_need(const ikv_session *s)
     const ikv_matrix *mats[] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_up, &lw->w_down};
     size_t need = 0;
     for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
-        size_t w = ikv_matmul_workspace(mats[i]->rows, mats[i]->cols, s->batch, s->n_threads);
+        size_t w = ikv_matmul_workspace(mats[i], s->batch, s->n_threads);
         need = w > need ? w : need;
     }
-    size_t w = ikv_matmul_workspace(m->output.rows, m->output.cols, IKV_LOGIT_ROWS, s->n_threads);
+    size_t w = ikv_matmul_workspace(&m->output, IKV_LOGIT_ROWS, s->n_threads);
+    need = w > need ? w : need;
+    w = ikv_matvec_workspace(&m->output); /* the last position's logits */
     return w > need ? w : need;
 }
 

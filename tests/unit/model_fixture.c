@@ -192,6 +192,7 @@ static gguf_writer *build(const ref_options *o, ref_model *st, ref_model *orig)
     ref_model *S = st ? st : &scratch_s, *O = orig ? orig : &scratch_o;
     set_shape(S, o);
     set_shape(O, o);
+    S->q8_activations = o->type == GW_Q8_0;
     const int D = S->D, F = S->F, H = S->H, G = S->G, d = S->d, V = S->V;
     uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + 12345;
     gguf_writer *w = gw_new(o->version);
@@ -308,6 +309,8 @@ void ref_free(ref_model *m)
 
 /* ---- reference forward pass ---- */
 
+static void matvec(const float *W, const double *x, int rows, int cols, const float *bias, double *y);
+
 void ref_state_init(ref_state *st, const ref_model *m, int cap)
 {
     memset(st, 0, sizeof *st);
@@ -327,6 +330,34 @@ void ref_state_free(ref_state *st)
     free(st->pos);
     free(st->visible);
     memset(st, 0, sizeof *st);
+}
+
+/* The engine's Q8_0 activations, restated from its definition
+ * (src/model/kernels_q8.h), in the same float operations: per 32 columns
+ * d = max|x| / 127 and x~ = d * (x * (127 / max|x|) rounded to nearest,
+ * ties to even). */
+static void q8_activations(const double *x, int cols, double *out)
+{
+    for (int b = 0; b < cols / 32; b++) {
+        float amax = 0.0f;
+        for (int i = 32 * b; i < 32 * b + 32; i++)
+            amax = fmaxf(amax, fabsf((float)x[i]));
+        for (int i = 32 * b; i < 32 * b + 32; i++)
+            out[i] = amax < 0x1p-100f ? 0.0 : (double)(amax / 127.0f) * nearbyintf((float)x[i] * (127.0f / amax));
+    }
+}
+
+static void matvec_q(const ref_model *m, const float *W, const double *x, int rows, int cols, const float *bias,
+                     double *y)
+{
+    double *xq = NULL;
+    if (m->q8_activations) {
+        xq = malloc((size_t)cols * sizeof *xq);
+        q8_activations(x, cols, xq);
+        x = xq;
+    }
+    matvec(W, x, rows, cols, bias, y);
+    free(xq);
 }
 
 static void matvec(const float *W, const double *x, int rows, int cols, const float *bias, double *y)
@@ -378,9 +409,9 @@ void ref_step(ref_state *st, int token, int pos, double *logits)
     for (int l = 0; l < m->L; l++) {
         const ref_layer *ly = &m->layers[l];
         rmsnorm(x, ly->attn_norm, D, m->eps, xn);
-        matvec(ly->wq, xn, H * d, D, ly->bq, q);
-        matvec(ly->wk, xn, G * d, D, ly->bk, k);
-        matvec(ly->wv, xn, G * d, D, ly->bv, v);
+        matvec_q(m, ly->wq, xn, H * d, D, ly->bq, q);
+        matvec_q(m, ly->wk, xn, G * d, D, ly->bk, k);
+        matvec_q(m, ly->wv, xn, G * d, D, ly->bv, v);
         for (int h = 0; h < H; h++)
             rope(m, q + (size_t)h * d, pos);
         for (int g = 0; g < G; g++) {
@@ -416,20 +447,20 @@ void ref_step(ref_state *st, int token, int pos, double *logits)
                 att[(size_t)h * d + i] = o;
             }
         }
-        matvec(ly->wo, att, D, H * d, NULL, tmp);
+        matvec_q(m, ly->wo, att, D, H * d, NULL, tmp);
         for (int i = 0; i < D; i++)
             x[i] += tmp[i];
         rmsnorm(x, ly->ffn_norm, D, m->eps, xn);
-        matvec(ly->gate, xn, F, D, NULL, h1);
-        matvec(ly->up, xn, F, D, NULL, h3);
+        matvec_q(m, ly->gate, xn, F, D, NULL, h1);
+        matvec_q(m, ly->up, xn, F, D, NULL, h3);
         for (int i = 0; i < F; i++)
             h1[i] = h1[i] / (1.0 + exp(-h1[i])) * h3[i];
-        matvec(ly->down, h1, D, F, NULL, tmp);
+        matvec_q(m, ly->down, h1, D, F, NULL, tmp);
         for (int i = 0; i < D; i++)
             x[i] += tmp[i];
     }
     rmsnorm(x, m->final_norm, D, m->eps, xn);
-    matvec(m->out, xn, m->V, D, NULL, logits);
+    matvec_q(m, m->out, xn, m->V, D, NULL, logits);
     free(x);
     free(xn);
     free(q);

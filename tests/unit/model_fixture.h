@@ -50,6 +50,9 @@ typedef struct ref_model {
     float *rope_factors;                     /* [rope_dim/2] or NULL */
     ref_layer *layers;
     double *inv_freq;                        /* [rope_dim/2] */
+    int q8_activations;                      /* quantise inputs of the matrices
+                                                as the engine's Q8_0 products do
+                                                (stored Q8_0 models only) */
 } ref_model;
 
 /* Builds a model and writes it to path. stored: weights as the file holds

@@ -2,8 +2,9 @@
  * Kernels and number formats. Built twice: with the vector code of the
  * build machine (test_model_kernels) and with the portable fallback
  * (test_model_kernels_portable, -DIKV_PORTABLE_KERNELS); both must match
- * naive double-precision products on the decoded weights, for every
- * weight type and for sizes that fit no vector or tile. Also: half and
+ * naive double-precision products on the decoded weights (for Q8_0, with
+ * the activations quantised as the kernels do, which is checked on its
+ * own), for every weight type and for sizes that fit no vector or tile. Also: half and
  * bfloat16 conversions (exhaustively against the test writer's own),
  * Q8_0 encoding, SHA-256 test vectors.
  */
@@ -60,21 +61,31 @@ static void free_matrix(test_matrix *t)
     free(t->decoded);
 }
 
-/* |got - exact| relative to sum |w x| (the scale of rounding error). */
+/* |got - exact| relative to sum |w x| (the scale of rounding error).
+ * Q8_0 products use quantised activations (checked in
+ * test_q8_activations), so the exact value uses them too. */
 static double product_error(const test_matrix *t, const float *x, const float *y, int n)
 {
+    const int cols = t->w.cols;
+    float *xs = malloc((size_t)cols * sizeof *xs);
     double worst = 0.0;
     for (int k = 0; k < n; k++) {
+        const float *xk = x + (size_t)k * cols;
+        if (t->w.type == IKV_WTYPE_Q8_0) {
+            ikv_q8_activations(xk, cols, xs);
+            xk = xs;
+        }
         for (int r = 0; r < t->w.rows; r++) {
             double exact = 0.0, scale = 1e-30;
-            for (int c = 0; c < t->w.cols; c++) {
-                double p = (double)t->decoded[(size_t)r * t->w.cols + c] * x[(size_t)k * t->w.cols + c];
+            for (int c = 0; c < cols; c++) {
+                double p = (double)t->decoded[(size_t)r * cols + c] * xk[c];
                 exact += p;
                 scale += fabs(p);
             }
             worst = fmax(worst, fabs(y[(size_t)k * t->w.rows + r] - exact) / scale);
         }
     }
+    free(xs);
     return worst;
 }
 
@@ -99,17 +110,20 @@ static void test_matvec_every_type(void)
             float *x = malloc((size_t)t.w.cols * sizeof *x), *y = malloc((size_t)t.w.rows * sizeof *y);
             for (int c = 0; c < t.w.cols; c++)
                 x[c] = uniform();
+            float *y1 = malloc((size_t)t.w.rows * sizeof *y1);
+            ikv_workspace ws = {0};
             for (int threads = 1; threads <= 2; threads++) {
-                ikv_matvec(&t.w, x, y, threads);
-                double e = product_error(&t, x, y, 1);
+                CU_ASSERT_EQUAL(ikv_matvec(&t.w, x, threads == 1 ? y1 : y, threads, &ws), IKV_OK);
+                double e = product_error(&t, x, threads == 1 ? y1 : y, 1);
                 if (!(e < 1e-5))
                     printf("\n    %s %dx%d: error %g ", ikv_wtype_name((ikv_wtype)type), t.w.rows, t.w.cols, e);
                 CU_ASSERT(e < 1e-5);
             }
-            /* rows up to 4096 wide go one by one: the very same sums */
-            if (t.w.cols <= 4096)
-                for (int r = 0; r < t.w.rows; r++)
-                    CU_ASSERT_EQUAL(ikv_dot_row(&t.w, r, x), y[r]);
+            /* each row is summed by one thread in a fixed order */
+            CU_ASSERT(memcmp(y1, y, (size_t)t.w.rows * sizeof *y) == 0);
+            CU_ASSERT(ikv_matvec_workspace(&t.w) <= ws.cap);
+            ikv_workspace_free(&ws);
+            free(y1);
             free(x);
             free(y);
             free_matrix(&t);
@@ -126,8 +140,10 @@ static void test_float_widths(void)
         float *x = malloc(4104 * sizeof *x), y[7];
         for (int c = 0; c < 4104; c++)
             x[c] = uniform();
-        ikv_matvec(&t.w, x, y, 2);
+        ikv_workspace ws = {0};
+        CU_ASSERT_EQUAL(ikv_matvec(&t.w, x, y, 2, &ws), IKV_OK);
         CU_ASSERT(product_error(&t, x, y, 1) < 1e-5);
+        ikv_workspace_free(&ws);
         free(x);
         free_matrix(&t);
     }
@@ -139,12 +155,12 @@ static void test_float_widths(void)
             float x[70], y[5];
             for (int c = 0; c < cols; c++)
                 x[c] = uniform();
-            ikv_matvec(&t.w, x, y, 1);
+            ikv_workspace ws = {0};
+            CU_ASSERT_EQUAL(ikv_matvec(&t.w, x, y, 1, &ws), IKV_OK);
             CU_ASSERT(product_error(&t, x, y, 1) < 1e-5);
             float *xs = malloc((size_t)9 * cols * sizeof *xs), ys[9 * 5];
             for (int i = 0; i < 9 * cols; i++)
                 xs[i] = uniform();
-            ikv_workspace ws = {0};
             CU_ASSERT_EQUAL(ikv_matmul(&t.w, xs, 9, ys, 2, &ws), IKV_OK);
             CU_ASSERT(product_error(&t, xs, ys, 9) < 1e-5);
             ikv_workspace_free(&ws);
@@ -179,7 +195,7 @@ static void test_matmul_every_type(void)
                 CU_ASSERT(e < 1e-5);
                 /* each output is summed by one thread in a fixed order */
                 CU_ASSERT(memcmp(y1, y2, (size_t)n * t.w.rows * sizeof *y1) == 0);
-                CU_ASSERT(ikv_matmul_workspace(t.w.rows, t.w.cols, n, 2) <= ws.cap);
+                CU_ASSERT(ikv_matmul_workspace(&t.w, n, 2) <= ws.cap);
                 free(x);
                 free(y1);
                 free(y2);
@@ -188,6 +204,57 @@ static void test_matmul_every_type(void)
         }
     }
     ikv_workspace_free(&ws);
+}
+
+/* Q8_0 activations: per 32 columns d = max|x| / 127 and x~ = d q with q
+ * the nearest integer to x / d, so |x~ - x| <= d / 2 and max|x| survives;
+ * blocks of zeros (or too small to scale) give zeros, and a NaN or an
+ * infinity makes its block, and so the product, NaN. */
+static void test_q8_activations(void)
+{
+    float x[128], out[128];
+    for (int i = 0; i < 128; i++)
+        x[i] = uniform() * (i < 32 ? 1.0f : i < 64 ? 1e-3f : 3e4f);
+    x[7] = -1.25f; /* block 0's largest magnitude */
+    ikv_q8_activations(x, 128, out);
+    for (int b = 0; b < 4; b++) {
+        double amax = 0.0;
+        for (int i = 32 * b; i < 32 * b + 32; i++)
+            amax = fmax(amax, fabs(x[i]));
+        const double d = amax / 127.0;
+        for (int i = 32 * b; i < 32 * b + 32; i++) {
+            double q = out[i] / d;
+            CU_ASSERT(fabs(out[i] - x[i]) <= 0.5 * d * (1.0 + 1e-5));
+            CU_ASSERT(fabs(q - nearbyint(q)) < 1e-3 && fabs(q) <= 127.0 + 1e-3);
+        }
+    }
+    CU_ASSERT(fabs(out[7] + 1.25f) < 1e-6);
+    for (int i = 0; i < 32; i++)
+        x[i] = i == 3 ? 1e-35f : 0.0f;
+    x[40] = NAN;
+    ikv_q8_activations(x, 96, out);
+    for (int i = 0; i < 32; i++)
+        CU_ASSERT_EQUAL(out[i], 0.0f);
+    for (int i = 32; i < 64; i++)
+        CU_ASSERT(isnan(out[i]));
+    CU_ASSERT(isfinite(out[64]));
+    /* and through the kernels: a NaN activation is not quantised away */
+    test_matrix t;
+    make_matrix(&t, IKV_WTYPE_Q8_0, 5, 96);
+    ikv_workspace ws = {0};
+    float y[5];
+    CU_ASSERT_EQUAL(ikv_matvec(&t.w, x, y, 1, &ws), IKV_OK);
+    for (int r = 0; r < 5; r++)
+        CU_ASSERT(isnan(y[r]));
+    float xs[6 * 96], ys[6 * 5];
+    for (int i = 0; i < 6 * 96; i++)
+        xs[i] = uniform();
+    xs[4 * 96 + 50] = INFINITY;
+    CU_ASSERT_EQUAL(ikv_matmul(&t.w, xs, 6, ys, 1, &ws), IKV_OK);
+    for (int i = 0; i < 6 * 5; i++)
+        CU_ASSERT(i / 5 == 4 ? isnan(ys[i]) : isfinite(ys[i]));
+    ikv_workspace_free(&ws);
+    free_matrix(&t);
 }
 
 static void test_dot_axpy_row(void)
@@ -361,6 +428,7 @@ static void add_suites(void)
         {"matrix-vector, every type", test_matvec_every_type},
         {"rows of any width", test_float_widths},
         {"matrix-matrix, every type and token count", test_matmul_every_type},
+        {"Q8_0 activations: rounding, zeros, NaN", test_q8_activations},
         {"dot, axpy, weighted rows, row lookup", test_dot_axpy_row},
         {NULL, NULL}};
     static const ikv_test_case formats[] = {

@@ -1,0 +1,42 @@
+/*
+ * The vector code the kernels compile to, chosen once for every kernel
+ * file: AVX-512F (with VNNI for Q8_0 products when the compiler targets
+ * it), else AVX2+FMA+F16C, else portable C (also forced by defining
+ * IKV_PORTABLE_KERNELS, which the tests use to check one against the
+ * other). Private to src/model/kernels*.c.
+ */
+#ifndef IKV_MODEL_KERNELS_ISA_H
+#define IKV_MODEL_KERNELS_ISA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if !defined(IKV_PORTABLE_KERNELS) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define IKV_SIMD256 1
+#if defined(__AVX512F__)
+#define IKV_SIMD512 1
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define IKV_VNNI 1 /* int8 dot products: vpdpbusd */
+#endif
+#endif
+#include <immintrin.h>
+#endif
+
+/* Accumulators kept in small arrays stay in registers only if the loops
+ * over them are unrolled completely. */
+#if defined(__GNUC__)
+#define IKV_PRAGMA(x) _Pragma(#x)
+#define IKV_UNROLL(n) IKV_PRAGMA(GCC unroll n)
+#else
+#define IKV_UNROLL(n)
+#endif
+
+/* Matrices smaller than this (weights) are not worth a parallel region. */
+#define IKV_PARALLEL_MIN_WEIGHTS 65536
+
+/* Y[t][r] = Y^T[r][t] for t < n, r < rows (one thread's share of the
+ * rows when called inside a parallel region). */
+void ikv_transpose_rows(const float *yt /* [rows][n_pad] */, size_t n_pad, int rows, int n,
+                        float *y /* [n][rows] */);
+
+#endif
