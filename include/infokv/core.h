@@ -302,6 +302,11 @@ const int32_t *ikv_policy_positions(const ikv_policy *policy, int layer,
  * logits: they are renormalised), e.g. the top-k of a distribution. */
 float ikv_entropy_from_logits(const float *logits /* [n] */, int n);
 
+/* Both summaries of a logit vector in one pass: log Z = log sum exp(x_i)
+ * (+inf or NaN when the largest logit is) and the entropy as above.
+ * Either output may be NULL. */
+void ikv_logits_summary(const float *logits /* [n] */, int n, float *log_z, float *entropy);
+
 /* 1 - cos(a, b); 0 when either vector is zero. */
 float ikv_evolution(const float *a /* [n] */, const float *b /* [n] */, int n);
 

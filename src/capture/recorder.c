@@ -349,17 +349,6 @@ static void top_k(const float *x, int n, int k, int32_t *out)
     }
 }
 
-static float logsumexp(const float *x, int n)
-{
-    float mx = x[0];
-    for (int i = 1; i < n; i++)
-        mx = x[i] > mx ? x[i] : mx;
-    double z = 0.0;
-    for (int i = 0; i < n; i++)
-        z += exp((double)x[i] - (double)mx);
-    return mx + (float)log(z);
-}
-
 static void on_logits(void *user, int pos, const float *logits)
 {
     ikv_recorder *r = user;
@@ -367,11 +356,10 @@ static void on_logits(void *user, int pos, const float *logits)
     if (!s)
         return;
     memcpy(s->logits, logits, (size_t)r->V * sizeof *logits);
-    s->entropy = ikv_entropy_from_logits(logits, r->V);
+    ikv_logits_summary(logits, r->V, &s->logits_lse, &s->entropy);
     if (pos < r->max_positions)
         r->entropy_log[pos] = s->entropy;
     if (r->signals & IKV_TRACE_LOGITS_SUMMARY) {
-        s->logits_lse = logsumexp(logits, r->V);
         top_k(logits, r->V, r->K, s->topk_ids);
         for (int i = 0; i < r->K; i++)
             s->topk_lp[i] = logits[s->topk_ids[i]] - s->logits_lse;

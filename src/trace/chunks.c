@@ -1,6 +1,7 @@
 /*
- * Direct chunk writes: the writer's block of a big dataset, cut into its
- * chunks, shuffled and deflated by infokv on every core at once, then
+ * Direct chunk writes: a dataset's buffer, one chunk length along T (one
+ * block for big datasets, several for small per-position data), cut into
+ * its chunks, shuffled and deflated by infokv on every core at once, then
  * handed to HDF5 as finished chunks (H5Dwrite_chunk).
  *
  * HDF5 runs its filters on one thread, and deflate was most of the cost
@@ -27,31 +28,29 @@ typedef struct chunk_job {
     int failed;
 } chunk_job;
 
-int ikv_direct_chunks_possible(const ikv_trace_writer *w, const wdset *d, int n)
+int ikv_direct_chunks_possible(const ikv_trace_writer *w, const wdset *d)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    /* whole blocks of B positions whose chunks are B long along T; the
-     * buffer's bytes are the file's (little-endian) bytes */
-    return w->spec.deflate_level > 0 && !d->probs && n >= 1 && n <= w->block &&
-           d->chunk[d->t_axis] == (hsize_t)w->block && w->t0 % w->block == 0;
+    /* chunks a whole number of blocks long along T; the buffer's bytes
+     * are the file's (little-endian) bytes */
+    return w->spec.deflate_level > 0 && !d->probs && d->chunk[d->t_axis] % (hsize_t)w->block == 0;
 #else
-    (void)w, (void)d, (void)n;
+    (void)w, (void)d;
     return 0;
 #endif
 }
 
-/* Copies the chunk at `offset` out of the block buffer ([outer][B][inner])
+/* Copies the chunk at `offset` out of the buffer ([outer][band][inner])
  * into `raw` (the chunk's shape), zero beyond the dataset's extent and
- * beyond the n positions of the block (as HDF5 fills a partial chunk). */
-static void gather(const ikv_trace_writer *w, const wdset *d, int n, const hsize_t *offset,
-                   unsigned char *raw)
+ * beyond the n positions in the buffer (as HDF5 fills a partial chunk). */
+static void gather(const wdset *d, int64_t n, const hsize_t *offset, unsigned char *raw)
 {
     const int rank = d->def->rank, last = rank - 1, t = d->t_axis;
     const size_t es = d->esize;
-    hsize_t extent[IKV_TRACE_MAX_RANK]; /* of the block buffer, T = B */
+    hsize_t extent[IKV_TRACE_MAX_RANK]; /* of the buffer, T = band */
     hsize_t limit[IKV_TRACE_MAX_RANK];  /* of the data in it, T = n */
     for (int a = 0; a < rank; a++) {
-        extent[a] = a == t ? (hsize_t)w->block : d->dims[a];
+        extent[a] = a == t ? (hsize_t)d->band : d->dims[a];
         limit[a] = a == t ? (hsize_t)n : d->dims[a];
     }
     hsize_t local[IKV_TRACE_MAX_RANK] = {0}; /* position in the chunk, last axis 0 */
@@ -112,9 +111,8 @@ static int deflate_chunk(const unsigned char *src, size_t n, int level, unsigned
     return rc == Z_STREAM_END ? Z_OK : Z_BUF_ERROR;
 }
 
-int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d)
+int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d, int64_t n)
 {
-    const int n = w->n_block;
     const int rank = d->def->rank, t = d->t_axis;
     hsize_t count[IKV_TRACE_MAX_RANK]; /* chunks along each axis */
     size_t n_chunks = 1, elements = 1;
@@ -132,7 +130,7 @@ int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d)
     for (size_t c = 0; c < n_chunks; c++) {
         size_t rest = c;
         for (int a = rank - 1; a >= 0; a--) {
-            jobs[c].offset[a] = a == t ? (hsize_t)w->t0 : (hsize_t)(rest % count[a]) * d->chunk[a];
+            jobs[c].offset[a] = a == t ? (hsize_t)d->band_t0 : (hsize_t)(rest % count[a]) * d->chunk[a];
             rest /= (size_t)count[a];
         }
     }
@@ -150,7 +148,7 @@ int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d)
                 j->failed = 1;
                 continue;
             }
-            gather(w, d, n, j->offset, raw);
+            gather(d, n, j->offset, raw);
             const unsigned char *src = raw;
             if (d->esize > 1) {
                 shuffle(raw, shuffled, elements, d->esize);
@@ -168,8 +166,8 @@ int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d)
             rc = IKV_TRACE_ENOMEM;
         } else if (H5Dwrite_chunk(d->id, H5P_DEFAULT, 0, jobs[c].offset, (size_t)jobs[c].out_len,
                                   jobs[c].out) < 0) {
-            ikv_writer_fail(w, "cannot write positions %lld..%lld of %s", (long long)w->t0,
-                            (long long)(w->t0 + n - 1), d->def->path);
+            ikv_writer_fail(w, "cannot write positions %lld..%lld of %s", (long long)d->band_t0,
+                            (long long)(d->band_t0 + n - 1), d->def->path);
             rc = IKV_TRACE_EIO;
         }
     }

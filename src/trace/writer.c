@@ -5,11 +5,13 @@
  * block), and at close records n_tokens/complete and renames the
  * temporary file to its final name.
  *
- * Block buffers have the dataset's shape with the T axis cut to the block
+ * Buffers have the dataset's shape with the T axis cut to the block
  * length B: [outer][B][inner], where outer is the product of the axes
  * before T (layers, heads) and inner of those after it (head dim, ...).
- * attn/probs is [L'][H][B][W] with W = t0 + B columns, zero above the
- * diagonal.
+ * Datasets written as finished chunks (chunks.c: every deflated dataset
+ * but attn/probs) keep a whole chunk length instead, [outer][band][inner],
+ * which is several blocks for small per-position data. attn/probs is
+ * [L'][H][B][W] with W = t0 + B columns, zero above the diagonal.
  */
 #include "config.h"
 
@@ -29,7 +31,7 @@
 /* Target and limits of chunk sizes (bytes). Chunks of the big per-layer
  * tensors hold exactly one block of positions so that every write covers
  * whole chunks; small datasets get longer chunks whose partly filled band
- * stays in HDF5's chunk cache. */
+ * stays in the writer's buffer (or, without deflate, HDF5's chunk cache). */
 #define CHUNK_TARGET (256 * 1024)
 #define CHUNK_MAX (4 * 1024 * 1024)
 #define BAND_BUDGET (4 * 1024 * 1024)
@@ -305,9 +307,13 @@ static int create_dataset(ikv_trace_writer *w, wdset *d)
         ikv_writer_fail(w, "cannot create dataset %s", def->path);
         return IKV_TRACE_EIO;
     }
-    /* Block buffer; probs' grows with T and is sized at each block start. */
+    /* Block buffer (a whole chunk length for direct writes); probs' grows
+     * with T and is sized at each block start. */
+    d->direct = ikv_direct_chunks_possible(w, d);
+    d->band = d->direct ? (int64_t)d->chunk[d->t_axis] : w->block;
+    d->band_t0 = 0;
     if (!d->probs) {
-        size_t bytes = (size_t)d->outer * (size_t)w->block * (size_t)d->inner * d->esize;
+        size_t bytes = (size_t)d->outer * (size_t)d->band * (size_t)d->inner * d->esize;
         d->buf = calloc(1, bytes);
         if (!d->buf) {
             ikv_writer_msg(w, "out of memory for a %zu-byte block of %s", bytes, def->path);
@@ -489,14 +495,38 @@ static int begin_probs_block(ikv_trace_writer *w, wdset *d)
     return IKV_TRACE_OK;
 }
 
-static int flush_block(ikv_trace_writer *w)
+/* Ends the current block: extends every dataset over it and writes it,
+ * except that direct-write buffers are written when they hold a whole
+ * chunk length, or at the end (`last`) whatever they hold. */
+static int flush_block(ikv_trace_writer *w, int last)
 {
     int n = w->n_block;
-    if (n == 0)
+    if (n == 0 && !last)
         return IKV_TRACE_OK;
     for (int i = 0; i < w->n_ds; i++) {
         wdset *d = &w->ds[i];
         const ikv_dset_def *def = d->def;
+        if (d->direct) {
+            const int64_t held = w->t0 + n - d->band_t0;
+            d->dims[d->t_axis] = (hsize_t)(w->t0 + n);
+            if (n > 0 && H5Dset_extent(d->id, d->dims) < 0) {
+                ikv_writer_fail(w, "cannot write positions %lld..%lld of %s", (long long)w->t0,
+                                (long long)(w->t0 + n - 1), def->path);
+                w->failed = 1;
+                return IKV_TRACE_EIO;
+            }
+            if (held == d->band || (last && held > 0)) {
+                int rc = ikv_write_direct_chunks(w, d, held); /* sets the message */
+                if (rc != IKV_TRACE_OK) {
+                    w->failed = 1;
+                    return rc;
+                }
+                d->band_t0 += held;
+            }
+            continue;
+        }
+        if (n == 0)
+            continue;
         hsize_t start[IKV_TRACE_MAX_RANK], count[IKV_TRACE_MAX_RANK], mdims[IKV_TRACE_MAX_RANK];
         for (int a = 0; a < def->rank; a++) {
             start[a] = 0;
@@ -511,19 +541,6 @@ static int flush_block(ikv_trace_writer *w)
             d->dims[def->rank - 1] = (hsize_t)(w->t0 + n);
             count[def->rank - 1] = (hsize_t)(w->t0 + n);
             mdims[def->rank - 1] = (hsize_t)d->inner;
-        }
-        if (ikv_direct_chunks_possible(w, d, n)) {
-            int rc = IKV_TRACE_EIO;
-            if (H5Dset_extent(d->id, d->dims) < 0)
-                ikv_writer_fail(w, "cannot write positions %lld..%lld of %s", (long long)w->t0,
-                                (long long)(w->t0 + n - 1), def->path);
-            else
-                rc = ikv_write_direct_chunks(w, d); /* sets the message */
-            if (rc != IKV_TRACE_OK) {
-                w->failed = 1;
-                return rc;
-            }
-            continue;
         }
         hid_t fspace = -1, mspace = -1;
         hsize_t zero[IKV_TRACE_MAX_RANK] = {0, 0, 0, 0};
@@ -585,8 +602,9 @@ int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
         const unsigned char *src = row_source(d, row);
         size_t row_inner = d->probs ? (size_t)(t + 1) : (size_t)d->inner;
         size_t src_stride = row_inner * 4; /* rows arrive as float32/int32 */
+        size_t at = d->direct ? (size_t)(t - d->band_t0) : (size_t)j; /* row in the buffer */
         for (int64_t o = 0; o < d->outer; o++) {
-            size_t dst_off = ((size_t)o * (size_t)w->block + (size_t)j) * (size_t)d->inner;
+            size_t dst_off = ((size_t)o * (size_t)d->band + at) * (size_t)d->inner;
             const unsigned char *s = src + (size_t)o * src_stride;
             if (d->half) {
                 uint16_t *dst = (uint16_t *)(void *)d->buf + dst_off;
@@ -606,7 +624,7 @@ int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
     w->n_block++;
     w->n_written++;
     if (w->n_block == w->block)
-        return flush_block(w);
+        return flush_block(w, 0);
     return IKV_TRACE_OK;
 }
 
@@ -616,7 +634,7 @@ int ikv_trace_writer_close(ikv_trace_writer *w, int complete, char *err, size_t 
         snprintf(err, errlen, "trace writer: close without a writer");
         return IKV_TRACE_EINVAL;
     }
-    int rc = w->failed ? IKV_TRACE_EIO : flush_block(w);
+    int rc = w->failed ? IKV_TRACE_EIO : flush_block(w, 1);
     if (rc == IKV_TRACE_OK && complete && w->n_written < w->meta.n_prompt) {
         ikv_writer_msg(w, "cannot mark complete: %lld positions written, fewer than n_prompt = %d",
                        (long long)w->n_written, w->meta.n_prompt);

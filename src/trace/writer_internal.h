@@ -19,7 +19,12 @@ typedef struct wdset {
     hsize_t chunk[IKV_TRACE_MAX_RANK]; /* chunk shape */
     int64_t outer;                   /* product of the axes before T */
     int64_t inner;                   /* product of the axes after T (probs: W) */
-    unsigned char *buf;              /* [outer][B][inner] block buffer */
+    int direct;                      /* written as finished chunks (chunks.c) */
+    int64_t band;                    /* positions the buffer holds: B, or for
+                                        direct writes the chunk's T extent
+                                        (a whole number of blocks) */
+    int64_t band_t0;                 /* first position in the buffer */
+    unsigned char *buf;              /* [outer][band][inner] */
     size_t buf_bytes;
 } wdset;
 
@@ -43,13 +48,14 @@ struct ikv_trace_writer {
     char err[1024];
 };
 
-/* Direct chunk writes (chunks.c): 1 if the block of n positions of d can
- * be written as whole chunks (zero-padded after n) shuffled and deflated
- * by us, in parallel. */
-int ikv_direct_chunks_possible(const ikv_trace_writer *w, const wdset *d, int n);
-/* Writes the w->n_block positions that way (the extent already covers
- * them); 0 or an IKV_TRACE_E* code with w->err set. */
-int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d);
+/* Direct chunk writes (chunks.c): 1 if d, with its chunk shape chosen,
+ * can be written as whole chunks (zero-padded past the data) shuffled and
+ * deflated by us, in parallel: the buffer then collects a whole chunk
+ * length along T before it is written. */
+int ikv_direct_chunks_possible(const ikv_trace_writer *w, const wdset *d);
+/* Writes the buffer's n positions (from d->band_t0) that way; the extent
+ * already covers them. 0 or an IKV_TRACE_E* code with w->err set. */
+int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d, int64_t n);
 
 /* Sets w->err to "final_path: message (HDF5: detail)". */
 void ikv_writer_fail(ikv_trace_writer *w, const char *fmt, ...)

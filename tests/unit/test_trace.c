@@ -325,8 +325,9 @@ static float big_value(int t, int l, int h, int i)
 /* Datasets whose chunks are one block long (per-position data over 32 KiB)
  * go through the writer's direct chunk path (shuffled and deflated by
  * infokv in parallel): q here, at 8 layers x 32 heads x 128. Two whole
- * blocks and a partial one (HDF5's own path), f32 and f16, read back
- * through HDF5's filters. */
+ * blocks and a partial one (zero-padded at close), f32 and f16, read back
+ * through HDF5's filters. Chunks several blocks long (the small datasets;
+ * test_roundtrip_blocks) take the same path, a chunk length at a time. */
 static void test_direct_chunks(void)
 {
     ikv_trace_meta meta = ikv_synth_small_meta();
