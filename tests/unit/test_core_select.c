@@ -165,6 +165,18 @@ static void test_entropy(void)
     CU_ASSERT_DOUBLE_EQUAL(ikv_entropy_from_logits(with_inf, 3), log(2.0), 1e-6);
     CU_ASSERT_EQUAL(ikv_entropy_from_logits(NULL, 3), 0.0f);
     CU_ASSERT_EQUAL(ikv_entropy_from_logits(uniform, 0), 0.0f);
+    /* log Z beside the entropy: ln(2^-7 e^7 ...) sums to e^7, so log Z = 7 */
+    float lz, h;
+    ikv_logits_summary(l3, 3, &lz, &h);
+    CU_ASSERT_DOUBLE_EQUAL(lz, 7.0, 1e-5);
+    CU_ASSERT_DOUBLE_EQUAL(h, 1.5 * log(2.0), 1e-6);
+    ikv_logits_summary(with_inf, 3, &lz, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(lz, log(2.0), 1e-6);
+    float big[2] = {INFINITY, 0.0f};
+    ikv_logits_summary(big, 2, &lz, &h);
+    CU_ASSERT(isinf(lz) && lz > 0 && h == 0.0f);
+    ikv_logits_summary(NULL, 0, &lz, &h);
+    CU_ASSERT(isinf(lz) && lz < 0 && h == 0.0f);
 }
 
 static void test_evolution(void)
