@@ -507,15 +507,17 @@ static int flush_block(ikv_trace_writer *w, int last)
         wdset *d = &w->ds[i];
         const ikv_dset_def *def = d->def;
         if (d->direct) {
+            /* extent and chunks change only when the buffer is written:
+             * HDF5's extent update costs about as much as a small chunk */
             const int64_t held = w->t0 + n - d->band_t0;
-            d->dims[d->t_axis] = (hsize_t)(w->t0 + n);
-            if (n > 0 && H5Dset_extent(d->id, d->dims) < 0) {
-                ikv_writer_fail(w, "cannot write positions %lld..%lld of %s", (long long)w->t0,
-                                (long long)(w->t0 + n - 1), def->path);
-                w->failed = 1;
-                return IKV_TRACE_EIO;
-            }
             if (held == d->band || (last && held > 0)) {
+                d->dims[d->t_axis] = (hsize_t)(w->t0 + n);
+                if (H5Dset_extent(d->id, d->dims) < 0) {
+                    ikv_writer_fail(w, "cannot write positions %lld..%lld of %s", (long long)d->band_t0,
+                                    (long long)(w->t0 + n - 1), def->path);
+                    w->failed = 1;
+                    return IKV_TRACE_EIO;
+                }
                 int rc = ikv_write_direct_chunks(w, d, held); /* sets the message */
                 if (rc != IKV_TRACE_OK) {
                     w->failed = 1;

@@ -202,7 +202,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_capture: %s\n", err);
         return 1;
     }
-    bench_model("synthetic Llama-3.2-1B (Q8_0)", m, 32, big_total, 2);
+    bench_model("synthetic Llama-3.2-1B (Q8_0)", m, 32, big_total, 4);
     ikv_model_free(m);
     return 0;
 }
