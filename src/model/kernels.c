@@ -90,14 +90,6 @@ int ikv_workspace_reserve(ikv_workspace *ws, size_t floats)
 /* ---- dot products of one weight row with x (decode) ---- */
 
 #if defined(IKV_SIMD256)
-static float hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 static inline __m256 load_f16x8(const uint8_t *p)
 {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
@@ -148,7 +140,7 @@ float ikv_dot_f32(const float *a, const float *b, int n)
     }
     for (; i + 8 <= n; i += 8)
         s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    sum = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    sum = ikv_hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 #else
     /* Eight independent partial sums: vectorisable without reassociation. */
     float part[8] = {0};
@@ -177,7 +169,7 @@ static float dot_f16(const uint8_t *w, const float *x, int n)
     }
     for (; i + 8 <= n; i += 8)
         s0 = _mm256_fmadd_ps(load_f16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
-    sum = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    sum = ikv_hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 #else
     float part[8] = {0};
     for (; i + 8 <= n; i += 8)
@@ -205,7 +197,7 @@ static float dot_bf16(const uint8_t *w, const float *x, int n)
     }
     for (; i + 8 <= n; i += 8)
         s0 = _mm256_fmadd_ps(load_bf16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
-    sum = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    sum = ikv_hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 #else
     float part[8] = {0};
     for (; i + 8 <= n; i += 8)
@@ -262,7 +254,7 @@ static float dot_q8_0(const uint8_t *w, const float *x, int n)
         a2 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q + 16), _mm256_loadu_ps(x0 + 16)), a2);
         a3 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q + 24), _mm256_loadu_ps(x0 + 24)), a3);
     }
-    return hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    return ikv_hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 #else
     float sum = 0.0f;
     for (int b = 0; b < nb; b++) {

@@ -20,6 +20,15 @@
 #endif
 #endif
 #include <immintrin.h>
+
+/* The sum of the eight lanes. */
+static inline float ikv_hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
 #endif
 
 /* Accumulators kept in small arrays stay in registers only if the loops

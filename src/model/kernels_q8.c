@@ -130,14 +130,6 @@ static inline float block_product(const uint8_t *blk, const q8_vector *v, int b,
     return scale;
 }
 
-static float hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* Rows go sixteen blocks at a time, two blocks per 512-bit vector: the
  * 16 F16 scales are gathered and converted at once (dw dx, one vector),
  * and each pair of blocks takes its two scales from it by a permutation,
@@ -197,7 +189,7 @@ static float dot_row(const uint8_t *row, const q8_vector *v, int nb)
     float tail_offset = 0.0f;
     for (; b < nb; b++)
         tail_offset += block_product(row + (size_t)b * IKV_Q8_0_BYTES, v, b, &t) * v->offset[b];
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), a2)) + hsum256(t) + tail_offset;
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), a2)) + ikv_hsum256(t) + tail_offset;
 }
 
 /* One row at a time, every width: x as bytes (8 KiB for 8192 columns)
