@@ -296,7 +296,12 @@ static void on_residual(void *user, int layer, int pos, const float *before, con
 static void top_k(const float *x, int n, int k, int32_t *out)
 {
     int size = 0;
+    /* the heap's smallest value, kept in a register: most of a vocabulary
+     * is rejected by this one comparison */
+    float floor_value = -INFINITY;
     for (int i = 0; i < n; i++) {
+        if (size == k && !(x[i] > floor_value))
+            continue;
         if (size < k) {
             int c = size++;
             out[c] = i;
@@ -326,6 +331,8 @@ static void top_k(const float *x, int n, int k, int32_t *out)
                 c = m;
             }
         }
+        if (size == k)
+            floor_value = x[out[0]];
     }
     /* heap to descending order: repeatedly move the root to the end */
     for (int end = size - 1; end > 0; end--) {
