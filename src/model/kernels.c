@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -284,6 +285,50 @@ static float dot_row(const ikv_matrix *w, int r, const float *x)
     case IKV_WTYPE_Q8_0: return dot_q8_0(row, x, w->cols);
     default: return 0.0f;
     }
+}
+
+/* e^x = 2^n p(r): n = x / ln 2 rounded, r = x - n ln 2 (ln 2 in two parts),
+ * p the degree-6 polynomial of the Cephes library's expf. n stays in
+ * -126..0 for x in [-87, 0], so 2^n is a normal float built from its
+ * exponent bits. */
+#define EXP_LOW -87.0f
+#if defined(IKV_SIMD512)
+static inline __m512 exp_nonpositive16(__m512 x)
+{
+    const __mmask16 in_range = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_LOW), _CMP_GE_OQ);
+    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    const __m512 xc = _mm512_max_ps(x, _mm512_set1_ps(EXP_LOW)); /* NaN -> -87 */
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    const __m512 y = _mm512_maskz_mov_ps(in_range, _mm512_mul_ps(e, _mm512_castsi512_ps(bits)));
+    return _mm512_mask_mov_ps(y, nan, x);
+}
+#endif
+
+void ikv_exp_nonpositive(float *x, int n)
+{
+    int i = 0;
+#if defined(IKV_SIMD512)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, exp_nonpositive16(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, tail, exp_nonpositive16(_mm512_maskz_loadu_ps(tail, x + i)));
+        i = n;
+    }
+#endif
+    for (; i < n; i++)
+        x[i] = x[i] >= EXP_LOW ? expf(x[i]) : x[i] != x[i] ? x[i] : 0.0f;
 }
 
 void ikv_axpy(float a, const float *x, float *y, int n)
@@ -786,7 +831,7 @@ static void matmul_float(const ikv_matrix *w, const float *x, int n, float *y, i
     const size_t wb_size = (size_t)MR * KC;
     float *xp = buf, *yt = xp + xp_size, *wb_all = yt + yt_size;
     matmul_job jb = {w, x, y, n, n_tiles, n_chunks, n_blocks, n_pad, wb_size, xp, yt, wb_all};
-    if (n_threads > 1 && (int64_t)rows * cols * n >= IKV_PARALLEL_MIN_WEIGHTS) {
+    if (n_threads > 1 && (int64_t)rows * cols * n >= IKV_PARALLEL_MIN_MACS) {
 #pragma omp parallel num_threads(n_threads)
         matmul_steps(&jb);
     } else {

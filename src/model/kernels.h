@@ -72,6 +72,10 @@ void ikv_q8_activations(const float *x /* [cols] */, int cols, float *out /* [co
 /* Building blocks, exposed for attention and for the tests. */
 float ikv_dot_f32(const float *a, const float *b, int n);
 void ikv_axpy(float a, const float *x, float *y, int n); /* y += a x */
+/* x[i] = e^x[i] in place, for x[i] <= 0 (softmax scores minus their
+ * maximum): within 4 ulp of expf on [-87, 0], 0 below -87 and for -inf,
+ * NaN for NaN. Vector code where compiled in, else expf. */
+void ikv_exp_nonpositive(float *x, int n);
 /* out = sum_j p[j] v[j]: the value side of attention. */
 void ikv_weighted_rows(const float *p /* [n] */, const float *v /* [n][d] */, int n, int d,
                        float *out /* [d] */);

@@ -257,6 +257,44 @@ static void test_q8_activations(void)
     free_matrix(&t);
 }
 
+/* The softmax's exp: within 4 ulp of e^x on [-87, 0], 0 below and for
+ * -inf, NaN kept; every length (vector tails). */
+static void test_exp_nonpositive(void)
+{
+    enum { N = 100003 };
+    float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    for (int i = 0; i < N; i++)
+        x[i] = y[i] = -87.0f * (float)i / (float)(N - 1);
+    x[1] = y[1] = -1e-9f;
+    ikv_exp_nonpositive(y, N);
+    double worst = 0.0;
+    for (int i = 0; i < N; i++)
+        worst = fmax(worst, fabs(y[i] - exp((double)x[i])) / exp((double)x[i]));
+    if (!(worst <= 4 * 0x1p-24))
+        printf("\n    exp: relative error %g ", worst);
+    CU_ASSERT(worst <= 4 * 0x1p-24);
+    CU_ASSERT_EQUAL(y[0], 1.0f);
+    float special[5] = {-INFINITY, -87.5f, -1000.0f, NAN, 0.0f};
+    ikv_exp_nonpositive(special, 5);
+    CU_ASSERT_EQUAL(special[0], 0.0f);
+    CU_ASSERT_EQUAL(special[1], 0.0f);
+    CU_ASSERT_EQUAL(special[2], 0.0f);
+    CU_ASSERT(isnan(special[3]));
+    CU_ASSERT_EQUAL(special[4], 1.0f);
+    for (int n = 0; n <= 40; n++) {
+        float v[40], w[40];
+        for (int i = 0; i < n; i++)
+            v[i] = w[i] = -0.37f * (float)i;
+        ikv_exp_nonpositive(w, n);
+        int bad = 0;
+        for (int i = 0; i < n; i++)
+            bad += !(fabs(w[i] - exp((double)v[i])) <= 4 * 0x1p-24 * exp((double)v[i]));
+        CU_ASSERT_EQUAL(bad, 0);
+    }
+    free(x);
+    free(y);
+}
+
 static void test_dot_axpy_row(void)
 {
     float a[67], b[67], y[67], y0[67];
@@ -429,6 +467,7 @@ static void add_suites(void)
         {"rows of any width", test_float_widths},
         {"matrix-matrix, every type and token count", test_matmul_every_type},
         {"Q8_0 activations: rounding, zeros, NaN", test_q8_activations},
+        {"exp of softmax scores: accuracy, limits, tails", test_exp_nonpositive},
         {"dot, axpy, weighted rows, row lookup", test_dot_axpy_row},
         {NULL, NULL}};
     static const ikv_test_case formats[] = {
