@@ -95,11 +95,19 @@ static void softmax(float *x, int n)
     float max = x[0];
     for (int i = 1; i < n; i++)
         max = x[i] > max ? x[i] : max;
-    float sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += x[i];
-    }
+    for (int i = 0; i < n; i++)
+        x[i] -= max;
+    ikv_exp_nonpositive(x, n);
+    /* eight partial sums: vectorisable without reassociation */
+    float part[8] = {0}, sum = 0.0f;
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++)
+            part[j] += x[k + j];
+    for (; k < n; k++)
+        sum += x[k];
+    for (int j = 0; j < 8; j++)
+        sum += part[j];
     float inv = 1.0f / sum;
     for (int i = 0; i < n; i++)
         x[i] *= inv;
@@ -120,6 +128,84 @@ static void attend(const ikv_session *s, int l, int t, int h, int n_keys, float 
                       s->att + (size_t)t * s->qd + (size_t)h * d);
 }
 
+/* Prefill attention of queries first..first+nq-1 (nq <= QT) of head h,
+ * together: scores are kept as [key][query], so that each key's row meets
+ * every query in one pass over its d values, and the softmax and the
+ * values run across queries the same way. A query at batch position t
+ * sees slots 0..len0+t; later keys get probability 0. The same sums as
+ * attend(), normalised at the end instead of per probability. */
+#define QT IKV_QUERY_TILE
+static void attend_tile(const ikv_session *s, int l, int h, int first, int nq, int len0,
+                        float *scratch /* [(nk + 2 d) * QT] */, float *rows /* [nq][H][stride] or NULL */,
+                        int stride)
+{
+    const int d = s->d, g = h / (s->H / s->G);
+    const int nk = len0 + first + nq; /* keys the last query sees */
+    const float scale = 1.0f / sqrtf((float)d);
+    const float *restrict keys = cache_at(s, s->k_cache, l, g);
+    const float *restrict values = cache_at(s, s->v_cache, l, g);
+    /* three disjoint parts of the scratch (restrict: the loops over the
+     * QT queries vectorise without overlap checks) */
+    float *restrict qt = scratch;                      /* [d][QT] queries, scaled */
+    float *restrict ot = scratch + (size_t)d * QT;     /* [d][QT] weighted values */
+    float *restrict pt = scratch + (size_t)2 * d * QT; /* [nk][QT] scores, then weights */
+    float mx[QT], sum[QT];
+    for (int c = 0; c < d; c++)
+        for (int q = 0; q < QT; q++)
+            qt[c * QT + q] = q < nq ? s->q[(size_t)(first + q) * s->qd + (size_t)h * d + c] * scale : 0.0f;
+    for (int q = 0; q < QT; q++)
+        mx[q] = -INFINITY;
+    for (int j = 0; j < nk; j++) {
+        const float *kj = keys + (size_t)j * d;
+        float acc[QT] = {0};
+        for (int c = 0; c < d; c++)
+            for (int q = 0; q < QT; q++)
+                acc[q] += qt[c * QT + q] * kj[c];
+        float *row = pt + (size_t)j * QT;
+        for (int q = 0; q < QT; q++) {
+            row[q] = j <= len0 + first + q ? acc[q] : -INFINITY;
+            mx[q] = row[q] > mx[q] ? row[q] : mx[q];
+        }
+    }
+    for (int q = 0; q < QT; q++)
+        sum[q] = 0.0f;
+    for (int j = 0; j < nk; j++) {
+        float *row = pt + (size_t)j * QT;
+        for (int q = 0; q < QT; q++)
+            row[q] -= mx[q];
+    }
+    ikv_exp_nonpositive(pt, nk * QT); /* later keys: e^-inf = 0 */
+    for (int j = 0; j < nk; j++) {
+        const float *row = pt + (size_t)j * QT;
+        for (int q = 0; q < QT; q++)
+            sum[q] += row[q];
+    }
+    for (int i = 0; i < d * QT; i++)
+        ot[i] = 0.0f;
+    for (int j = 0; j < nk; j++) {
+        const float *row = pt + (size_t)j * QT, *vj = values + (size_t)j * d;
+        for (int c = 0; c < d; c++) {
+            const float vc = vj[c];
+            float *restrict oc = ot + (size_t)c * QT;
+            for (int q = 0; q < QT; q++)
+                oc[q] += row[q] * vc;
+        }
+    }
+    for (int q = 0; q < nq; q++) {
+        float *out = s->att + (size_t)(first + q) * s->qd + (size_t)h * d;
+        for (int c = 0; c < d; c++)
+            out[c] = ot[c * QT + q] / sum[q];
+    }
+    if (rows) { /* the probabilities, for on_attention */
+        for (int q = 0; q < nq; q++) {
+            float *row = rows + ((size_t)q * s->H + (size_t)h) * (size_t)stride;
+            const float inv = 1.0f / sum[q];
+            for (int j = 0; j <= len0 + first + q; j++)
+                row[j] = pt[(size_t)j * QT + q] * inv;
+        }
+    }
+}
+
 /* Attention of the batch's queries at layer l. The batch's keys and
  * values are already in slots len0..len0+n-1; query t sees slots
  * 0..len0+t. With on_attention the rows are kept for the observer in
@@ -135,7 +221,20 @@ static void attention(ikv_session *s, int l, int n, int len0)
         const int tc = n - t0 < chunk ? n - t0 : chunk;
         const int stride = len0 + t0 + tc; /* longest row of the group */
         const int jobs = tc * H;
-        if (s->n_threads > 1 && (int64_t)jobs * stride * s->d >= ATTENTION_PARALLEL_MIN) {
+        if (n > 1) {
+            /* prefill: tiles of queries (the same whether rows are kept
+             * or not, so that an observer changes no result) */
+            const int tile_jobs = (tc + QT - 1) / QT * H;
+            const size_t tile_floats = ((size_t)s->capacity + 2 * (size_t)s->d) * QT;
+            const int parallel = s->n_threads > 1 && (int64_t)jobs * stride * s->d >= ATTENTION_PARALLEL_MIN;
+#pragma omp parallel for num_threads(s->n_threads) schedule(dynamic, 1) if (parallel)
+            for (int job = 0; job < tile_jobs; job++) {
+                const int first = t0 + (job / H) * QT, nq = t0 + tc - first < QT ? t0 + tc - first : QT;
+                float *rows = keep_rows ? s->probs + (size_t)(first - t0) * H * stride : NULL;
+                attend_tile(s, l, job % H, first, nq, len0, s->tiles + tile_floats * (size_t)thread_id(), rows,
+                            stride);
+            }
+        } else if (s->n_threads > 1 && (int64_t)jobs * stride * s->d >= ATTENTION_PARALLEL_MIN) {
 #pragma omp parallel for num_threads(s->n_threads) schedule(dynamic, 1)
             for (int job = 0; job < jobs; job++) {
                 const int t = t0 + job / H, h = job % H;

@@ -64,6 +64,7 @@ void ikv_session_free(ikv_session *s)
     free(s->rope_cos);
     free(s->rope_sin);
     free(s->scores);
+    free(s->tiles);
     free(s->before);
     free(s->probs);
     free(s->logit_rows);
@@ -153,6 +154,8 @@ int ikv_session_create(ikv_session **out, const ikv_model *m, int max_seq, int n
     s->rope_cos = alloc_array(B * half, sizeof(float), &failed);
     s->rope_sin = alloc_array(B * half, sizeof(float), &failed);
     s->scores = alloc_array((size_t)n_threads * s->capacity, sizeof(float), &failed);
+    s->tiles = alloc_array((size_t)n_threads * ((size_t)s->capacity + 2 * (size_t)s->d) * IKV_QUERY_TILE,
+                           sizeof(float), &failed);
     if (!failed && ikv_workspace_reserve(&s->ws, workspace_need(s)) != IKV_OK)
         failed = 1;
     if (failed) {

@@ -8,6 +8,9 @@
 #include "model/model_internal.h"
 #include "model/session.h"
 
+/* Queries of one head whose prefill attention is computed together. */
+#define IKV_QUERY_TILE 16
+
 /* Tokens a prefill processes at once: longer prompts go in pieces. */
 #define IKV_PREFILL_BATCH 256
 /* Prompt positions whose logits are computed together for on_logits. */
@@ -43,6 +46,8 @@ struct ikv_session {
     float *rope_cos;    /* [batch][rope_dim/2] */
     float *rope_sin;    /* [batch][rope_dim/2] */
     float *scores;      /* [n_threads][capacity] attention rows without observer */
+    float *tiles;       /* [n_threads][(capacity + 2 d) * IKV_QUERY_TILE]: prefill
+                           attention by tiles of queries (forward.c) */
     ikv_workspace ws;
 
     /* observer and what only it needs (allocated when attached) */
