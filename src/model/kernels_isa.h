@@ -40,8 +40,11 @@ static inline float ikv_hsum256(__m256 v)
 #define IKV_UNROLL(n)
 #endif
 
-/* Matrices smaller than this (weights) are not worth a parallel region. */
+/* Matrices smaller than this (weights) are not worth a parallel region,
+ * nor products of fewer multiply-adds than IKV_PARALLEL_MIN_MACS (a
+ * parallel region costs a few microseconds). */
 #define IKV_PARALLEL_MIN_WEIGHTS 65536
+#define IKV_PARALLEL_MIN_MACS (1 << 20)
 
 /* Y[t][r] = Y^T[r][t] for t < n, r < rows (one thread's share of the
  * rows when called inside a parallel region). */

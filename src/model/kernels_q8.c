@@ -382,7 +382,7 @@ void ikv_q8_matmul(const ikv_matrix *w, const float *x, int n, float *y, int n_t
     jb.dxp = scratch + round16((size_t)n_tiles * nb * TILE_BLOCK_BYTES / 4);
     jb.yt = jb.dxp + round16((size_t)n_tiles * nb * QTW);
     jb.per_thread = jb.yt + round16((size_t)w->rows * jb.n_pad);
-    if (n_threads > 1 && (int64_t)w->rows * w->cols * n >= IKV_PARALLEL_MIN_WEIGHTS) {
+    if (n_threads > 1 && (int64_t)w->rows * w->cols * n >= IKV_PARALLEL_MIN_MACS) {
 #pragma omp parallel num_threads(n_threads)
         q8_matmul_steps(&jb);
     } else {
