@@ -144,10 +144,18 @@ static int run_model(const ikv_model *m, int threads, int n_prefill, int n_decod
     /* warm the caches and pages once, then time */
     ikv_session_decode(s, tokens[0]);
     ikv_session_reset(s);
-    double t0 = now(), c0 = cpu_now();
-    int rc = ikv_session_prefill(s, tokens, n_prefill);
-    r->prefill_tps = n_prefill / (now() - t0);
-    r->prefill_cpu = n_prefill / (cpu_now() - c0);
+    /* prefill: the best of DECODE_ROUNDS, as for decode (the first also
+     * pays for touching the session's pages) */
+    int rc = 0;
+    r->prefill_tps = r->prefill_cpu = 0.0;
+    for (int round = 0; round < DECODE_ROUNDS && !rc; round++) {
+        ikv_session_reset(s);
+        double t0 = now(), c0 = cpu_now();
+        rc = ikv_session_prefill(s, tokens, n_prefill);
+        double tps = n_prefill / (now() - t0), cps = n_prefill / (cpu_now() - c0);
+        r->prefill_tps = tps > r->prefill_tps ? tps : r->prefill_tps;
+        r->prefill_cpu = cps > r->prefill_cpu ? cps : r->prefill_cpu;
+    }
     r->decode_tps = r->decode_cpu = 0.0;
     for (int round = 0, next = n_prefill; round < DECODE_ROUNDS && !rc; round++) {
         double t1 = now(), c1 = cpu_now();
