@@ -136,11 +136,7 @@ static void attend(const ikv_session *s, int l, int t, int h, int n_keys, float 
  * get probability 0. The same sums as attend(), normalised at the end
  * instead of per probability. */
 #define QT IKV_QUERY_TILE
-/* Tiles pay off where a key's dot product is too short to amortise a
- * call and a horizontal sum (head size 8: 2x faster prefill); at head
- * size 64 their [d][16] accumulators spill and the per-query path, whose
- * accumulators stay in registers, was 1.7x faster. */
-#define TILE_MAX_HEAD 16
+#define TILE_MAX_HEAD IKV_TILE_MAX_HEAD
 static void attend_tile(const ikv_session *s, int l, int h, int first, int nq, int len0,
                         float *scratch /* [(nk + 2 d) * QT] */, float *rows /* [nq][H][stride] or NULL */,
                         int stride)

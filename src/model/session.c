@@ -154,8 +154,9 @@ int ikv_session_create(ikv_session **out, const ikv_model *m, int max_seq, int n
     s->rope_cos = alloc_array(B * half, sizeof(float), &failed);
     s->rope_sin = alloc_array(B * half, sizeof(float), &failed);
     s->scores = alloc_array((size_t)n_threads * s->capacity, sizeof(float), &failed);
-    s->tiles = alloc_array((size_t)n_threads * ((size_t)s->capacity + 2 * (size_t)s->d) * IKV_QUERY_TILE,
-                           sizeof(float), &failed);
+    if (s->d <= IKV_TILE_MAX_HEAD)
+        s->tiles = alloc_array((size_t)n_threads * ((size_t)s->capacity + 2 * (size_t)s->d) * IKV_QUERY_TILE,
+                               sizeof(float), &failed);
     if (!failed && ikv_workspace_reserve(&s->ws, workspace_need(s)) != IKV_OK)
         failed = 1;
     if (failed) {
