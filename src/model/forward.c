@@ -10,23 +10,12 @@
 
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
+#include "model/kernels_isa.h"
 #include "model/session_internal.h"
 
 /* Attention work (multiply-adds) below which one thread does it all. */
 #define ATTENTION_PARALLEL_MIN 32768
-
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 static float *cache_at(const ikv_session *s, float *cache, int l, int g)
 {
@@ -233,7 +222,7 @@ static void attention(ikv_session *s, int l, int n, int len0)
             for (int job = 0; job < tile_jobs; job++) {
                 const int first = t0 + (job / H) * QT, nq = t0 + tc - first < QT ? t0 + tc - first : QT;
                 float *rows = keep_rows ? s->probs + (size_t)(first - t0) * H * stride : NULL;
-                attend_tile(s, l, job % H, first, nq, len0, s->tiles + tile_floats * (size_t)thread_id(), rows,
+                attend_tile(s, l, job % H, first, nq, len0, s->tiles + tile_floats * (size_t)ikv_thread_id(), rows,
                             stride);
             }
         } else if (s->n_threads > 1 && (int64_t)jobs * stride * s->d >= ATTENTION_PARALLEL_MIN) {
@@ -241,7 +230,7 @@ static void attention(ikv_session *s, int l, int n, int len0)
             for (int job = 0; job < jobs; job++) {
                 const int t = t0 + job / H, h = job % H;
                 float *row = keep_rows ? s->probs + ((size_t)(t - t0) * H + h) * stride
-                                       : s->scores + (size_t)thread_id() * s->capacity;
+                                       : s->scores + (size_t)ikv_thread_id() * s->capacity;
                 attend(s, l, t, h, len0 + t + 1, row);
             }
         } else {

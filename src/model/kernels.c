@@ -18,9 +18,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "model/half.h"
 #include "model/kernels.h"
@@ -55,15 +52,6 @@ const char *ikv_kernels_isa(void)
     return "avx2";
 #else
     return "portable";
-#endif
-}
-
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
 #endif
 }
 
@@ -114,17 +102,6 @@ static inline __m512 load_q8x16(const int8_t *q)
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
 }
 #endif
-
-/* The F16 scale of a Q8_0 block, by the F16C instruction. */
-static inline float q8_scale(const uint8_t *blk)
-{
-    return _cvtsh_ss(ikv_load_u16(blk));
-}
-#else
-static inline float q8_scale(const uint8_t *blk)
-{
-    return ikv_f16_to_f32(ikv_load_u16(blk));
-}
 #endif
 
 float ikv_dot_f32(const float *a, const float *b, int n)
@@ -225,7 +202,7 @@ static float dot_q8_0(const uint8_t *w, const float *x, int n)
     for (; b + 2 <= nb; b += 2) {
         const uint8_t *b0 = w + (size_t)b * IKV_Q8_0_BYTES, *b1 = b0 + IKV_Q8_0_BYTES;
         const float *x0 = x + b * IKV_Q8_0_BLOCK;
-        __m512 d0 = _mm512_set1_ps(q8_scale(b0)), d1 = _mm512_set1_ps(q8_scale(b1));
+        __m512 d0 = _mm512_set1_ps(ikv_q8_scale(b0)), d1 = _mm512_set1_ps(ikv_q8_scale(b1));
         __m512 t0 = _mm512_mul_ps(load_q8x16((const int8_t *)(b0 + 2)), _mm512_loadu_ps(x0));
         __m512 t1 = _mm512_mul_ps(load_q8x16((const int8_t *)(b0 + 18)), _mm512_loadu_ps(x0 + 16));
         __m512 t2 = _mm512_mul_ps(load_q8x16((const int8_t *)(b1 + 2)), _mm512_loadu_ps(x0 + 32));
@@ -238,7 +215,7 @@ static float dot_q8_0(const uint8_t *w, const float *x, int n)
     for (; b < nb; b++) {
         const uint8_t *b0 = w + (size_t)b * IKV_Q8_0_BYTES;
         const float *x0 = x + b * IKV_Q8_0_BLOCK;
-        __m512 d0 = _mm512_set1_ps(q8_scale(b0));
+        __m512 d0 = _mm512_set1_ps(ikv_q8_scale(b0));
         a0 = _mm512_fmadd_ps(d0, _mm512_mul_ps(load_q8x16((const int8_t *)(b0 + 2)), _mm512_loadu_ps(x0)), a0);
         a1 = _mm512_fmadd_ps(d0, _mm512_mul_ps(load_q8x16((const int8_t *)(b0 + 18)), _mm512_loadu_ps(x0 + 16)), a1);
     }
@@ -249,7 +226,7 @@ static float dot_q8_0(const uint8_t *w, const float *x, int n)
         const uint8_t *b0 = w + (size_t)b * IKV_Q8_0_BYTES;
         const int8_t *q = (const int8_t *)(b0 + 2);
         const float *x0 = x + b * IKV_Q8_0_BLOCK;
-        __m256 d = _mm256_set1_ps(q8_scale(b0));
+        __m256 d = _mm256_set1_ps(ikv_q8_scale(b0));
         a0 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q), _mm256_loadu_ps(x0)), a0);
         a1 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q + 8), _mm256_loadu_ps(x0 + 8)), a1);
         a2 = _mm256_fmadd_ps(d, _mm256_mul_ps(load_q8x8(q + 16), _mm256_loadu_ps(x0 + 16)), a2);
@@ -269,7 +246,7 @@ static float dot_q8_0(const uint8_t *w, const float *x, int n)
         float s = 0.0f;
         for (int j = 0; j < 8; j++)
             s += part[j];
-        sum += q8_scale(blk) * s;
+        sum += ikv_q8_scale(blk) * s;
     }
     return sum;
 #endif
@@ -431,7 +408,7 @@ static void dot4_q8_0(const ikv_matrix *w, int r0, const float *x, float *y)
         UNROLL(4)
         for (int k = 0; k < 4; k++) {
             const uint8_t *blk = rows[k] + off;
-            __m512 d = _mm512_set1_ps(q8_scale(blk));
+            __m512 d = _mm512_set1_ps(ikv_q8_scale(blk));
             lo[k] = _mm512_fmadd_ps(d, _mm512_mul_ps(load_q8x16((const int8_t *)(blk + 2)), x0), lo[k]);
             hi[k] = _mm512_fmadd_ps(d, _mm512_mul_ps(load_q8x16((const int8_t *)(blk + 18)), x1), hi[k]);
         }
@@ -490,9 +467,8 @@ static void matvec_float(const ikv_matrix *w, const float *x, float *y, int n_th
 }
 
 /* Q8_0 activations as every build computes with them, dequantised:
- * out = d q (see kernels_q8.h). q goes through the first cols bytes of
- * out, which the floats then overwrite front to back. */
-static void q8_round_trip(const float *x, int cols, float *out)
+ * out = d q (see kernels_q8.h). */
+void ikv_q8_activations(const float *x, int cols, float *out)
 {
     int8_t q[IKV_Q8_0_BLOCK];
     for (int b = 0; b < cols / IKV_Q8_0_BLOCK; b++) {
@@ -501,11 +477,6 @@ static void q8_round_trip(const float *x, int cols, float *out)
         for (int i = 0; i < IKV_Q8_0_BLOCK; i++)
             out[b * IKV_Q8_0_BLOCK + i] = d * (float)q[i];
     }
-}
-
-void ikv_q8_activations(const float *x, int cols, float *out)
-{
-    q8_round_trip(x, cols, out);
 }
 
 size_t ikv_matvec_workspace(const ikv_matrix *w)
@@ -530,7 +501,7 @@ int ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads, ikv
 #if defined(IKV_VNNI)
     ikv_q8_matvec(w, x, y, n_threads, ws->buf);
 #else
-    q8_round_trip(x, w->cols, ws->buf);
+    ikv_q8_activations(x, w->cols, ws->buf);
     matvec_float(w, ws->buf, y, n_threads);
 #endif
     return IKV_OK;
@@ -602,7 +573,7 @@ static void row_to_f32(const ikv_matrix *w, int r, int k0, int n, float *out)
         for (int b = 0; b < n / IKV_Q8_0_BLOCK; b++) {
             const uint8_t *blk = row + (size_t)(k0 / IKV_Q8_0_BLOCK + b) * IKV_Q8_0_BYTES;
             const int8_t *q = (const int8_t *)(blk + 2);
-            float d = q8_scale(blk);
+            float d = ikv_q8_scale(blk);
             float *o = out + b * IKV_Q8_0_BLOCK;
 #if defined(IKV_SIMD256)
             __m256 vd = _mm256_set1_ps(d);
@@ -746,7 +717,7 @@ static void matmul_steps(const matmul_job *jb)
     }
 
     /* 2. row blocks x column chunks x token tiles (dynamic: see matvec) */
-    float *wb = wb_all + wb_size * (size_t)thread_id();
+    float *wb = wb_all + wb_size * (size_t)ikv_thread_id();
 #pragma omp for schedule(dynamic, 4)
     for (int blk = 0; blk < n_blocks; blk++) {
         int r0 = blk * MR;
@@ -862,7 +833,7 @@ int ikv_matmul(const ikv_matrix *w, const float *x, int n, float *y, int n_threa
 #else
     float *xq = ws->buf; /* n * cols: a multiple of 32 floats */
     for (int t = 0; t < n; t++)
-        q8_round_trip(x + (size_t)t * cols, cols, xq + (size_t)t * cols);
+        ikv_q8_activations(x + (size_t)t * cols, cols, xq + (size_t)t * cols);
     matmul_float(w, xq, n, y, n_threads, xq + (size_t)n * cols);
 #endif
     return IKV_OK;

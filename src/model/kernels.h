@@ -66,7 +66,8 @@ int ikv_matmul(const ikv_matrix *w, const float *x /* [n][cols] */, int n,
 void ikv_matrix_row(const ikv_matrix *w, int r, float *out /* [cols] */);
 
 /* The activations a Q8_0 product computes with: x quantised per 32
- * columns and dequantised (cols a multiple of 32). For the tests. */
+ * columns and dequantised (cols a multiple of 32): the input of the
+ * float path where VNNI is not compiled in, and the tests' reference. */
 void ikv_q8_activations(const float *x /* [cols] */, int cols, float *out /* [cols] */);
 
 /* Building blocks, exposed for attention and for the tests. */

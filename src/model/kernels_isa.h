@@ -3,13 +3,19 @@
  * file: AVX-512F (with VNNI for Q8_0 products when the compiler targets
  * it), else AVX2+FMA+F16C, else portable C (also forced by defining
  * IKV_PORTABLE_KERNELS, which the tests use to check one against the
- * other). Private to src/model/kernels*.c.
+ * other). Also the helpers the kernels and the forward pass share.
+ * Private to src/model.
  */
 #ifndef IKV_MODEL_KERNELS_ISA_H
 #define IKV_MODEL_KERNELS_ISA_H
 
 #include <stddef.h>
 #include <stdint.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "model/half.h"
 
 #if !defined(IKV_PORTABLE_KERNELS) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define IKV_SIMD256 1
@@ -39,6 +45,28 @@ static inline float ikv_hsum256(__m256 v)
 #else
 #define IKV_UNROLL(n)
 #endif
+
+/* Index of the calling thread in its parallel region (0 outside one):
+ * the slot of per-thread scratch. */
+static inline int ikv_thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* The F16 scale of a Q8_0 block (by the F16C instruction where compiled
+ * in). */
+static inline float ikv_q8_scale(const uint8_t *blk)
+{
+#if defined(IKV_SIMD256)
+    return _cvtsh_ss(ikv_load_u16(blk));
+#else
+    return ikv_f16_to_f32(ikv_load_u16(blk));
+#endif
+}
 
 /* Matrices smaller than this (weights) are not worth a parallel region,
  * nor products of fewer multiply-adds than IKV_PARALLEL_MIN_MACS (a

@@ -20,9 +20,6 @@
 
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "model/half.h"
 #include "model/kernels_q8.h"
@@ -68,11 +65,6 @@ void ikv_q8_quantize(const float *x, int cols, int8_t *q, float *d)
 }
 
 #if defined(IKV_VNNI)
-
-static inline float q8_scale(const uint8_t *blk)
-{
-    return _cvtsh_ss(ikv_load_u16(blk));
-}
 
 static inline int32_t load_i32(const uint8_t *p)
 {
@@ -125,7 +117,7 @@ static inline float block_product(const uint8_t *blk, const q8_vector *v, int b,
     __m256i wu = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), flip);
     __m256i xq = _mm256_load_si256((const __m256i *)(v->q + (size_t)b * IKV_Q8_0_BLOCK));
     __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wu, xq);
-    float scale = q8_scale(blk) * v->d[b];
+    float scale = ikv_q8_scale(blk) * v->d[b];
     *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(scale), *acc);
     return scale;
 }
@@ -310,15 +302,6 @@ static void tile_q8(const uint8_t *const *rows, int b0, int nbk, const float *dw
         _mm512_store_ps(yt + r * ldy, c[r]);
 }
 
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 /* Scales and offset terms of a row block's chunk of blocks. */
 static void chunk_terms(const uint8_t *const *rows, int nr, int b0, int nbk, float *dw, int32_t *off)
 {
@@ -332,7 +315,7 @@ static void chunk_terms(const uint8_t *const *rows, int nr, int b0, int nbk, flo
             __m128i h = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
             int64_t sum_u = _mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1);
             int32_t sum_w = (int32_t)(sum_u - 128 * IKV_Q8_0_BLOCK);
-            dw[r * QKB + b] = r < nr ? q8_scale(blk) : 0.0f;
+            dw[r * QKB + b] = r < nr ? ikv_q8_scale(blk) : 0.0f;
             off[r * QKB + b] = -128 * sum_w;
         }
     }
@@ -349,7 +332,7 @@ static void q8_matmul_steps(const q8_matmul_job *jb)
 
     /* 2. row blocks x column chunks x token tiles (dynamic: a thread that
      *    loses its core holds up only its current block) */
-    float *dw = jb->per_thread + (size_t)thread_id() * 2 * QMR * QKB;
+    float *dw = jb->per_thread + (size_t)ikv_thread_id() * 2 * QMR * QKB;
     int32_t *off = (int32_t *)(void *)(dw + QMR * QKB);
 #pragma omp for schedule(dynamic, 4)
     for (int blk = 0; blk < jb->n_blocks; blk++) {
