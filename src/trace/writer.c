@@ -563,6 +563,7 @@ static int flush_block(ikv_trace_writer *w, int last)
             w->failed = 1;
             return IKV_TRACE_EIO;
         }
+        d->band_t0 += n; /* the buffer holds one block: it starts afresh */
     }
     w->t0 += n;
     w->n_block = 0;
@@ -604,7 +605,7 @@ int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
         const unsigned char *src = row_source(d, row);
         size_t row_inner = d->probs ? (size_t)(t + 1) : (size_t)d->inner;
         size_t src_stride = row_inner * 4; /* rows arrive as float32/int32 */
-        size_t at = d->direct ? (size_t)(t - d->band_t0) : (size_t)j; /* row in the buffer */
+        size_t at = (size_t)(t - d->band_t0); /* row in the buffer */
         for (int64_t o = 0; o < d->outer; o++) {
             size_t dst_off = ((size_t)o * (size_t)d->band + at) * (size_t)d->inner;
             const unsigned char *s = src + (size_t)o * src_stride;

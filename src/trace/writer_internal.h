@@ -23,7 +23,7 @@ typedef struct wdset {
     int64_t band;                    /* positions the buffer holds: B, or for
                                         direct writes the chunk's T extent
                                         (a whole number of blocks) */
-    int64_t band_t0;                 /* first position in the buffer */
+    int64_t band_t0;                 /* position of the buffer's first row */
     unsigned char *buf;              /* [outer][band][inner] */
     size_t buf_bytes;
 } wdset;
