@@ -307,6 +307,13 @@ float ikv_entropy_from_logits(const float *logits /* [n] */, int n);
  * Either output may be NULL. */
 void ikv_logits_summary(const float *logits /* [n] */, int n, float *log_z, float *entropy);
 
+/* Indices of the k largest of x, largest first; equal values in index
+ * order and NaN after every number. Needs 1 <= k <= n (else out is left
+ * as it is) and scratch of n entries. O(n) plus O(m log k) for the m
+ * values above a floor found in one pass (usually a few times k). */
+void ikv_top_k(const float *x /* [n] */, int n, int k, int32_t *out /* [k] */,
+               int32_t *scratch /* [n] */);
+
 /* 1 - cos(a, b); 0 when either vector is zero. */
 float ikv_evolution(const float *a /* [n] */, const float *b /* [n] */, int n);
 

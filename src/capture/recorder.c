@@ -41,7 +41,7 @@ struct ikv_recorder {
     double *received;    /* [max_positions] or NULL */
     float *entropy_log;  /* [max_positions] */
     float *scratch;      /* [max(V, max_positions)] */
-    int32_t *order;      /* [V] */
+    int32_t *order;      /* [V] scratch of ikv_top_k */
     int failed;          /* an allocation or a size check failed in a callback */
     char err[256];
 };
@@ -292,70 +292,6 @@ static void on_residual(void *user, int layer, int pos, const float *before, con
     }
 }
 
-/* Indices of the k largest logits, largest first (a min-heap of k). */
-static void top_k(const float *x, int n, int k, int32_t *out)
-{
-    int size = 0;
-    /* the heap's smallest value, kept in a register: most of a vocabulary
-     * is rejected by this one comparison */
-    float floor_value = -INFINITY;
-    for (int i = 0; i < n; i++) {
-        if (size == k && !(x[i] > floor_value))
-            continue;
-        if (size < k) {
-            int c = size++;
-            out[c] = i;
-            while (c > 0) { /* sift up: smallest at the root */
-                int p = (c - 1) / 2;
-                if (x[out[p]] < x[out[c]] || (x[out[p]] == x[out[c]] && out[p] > out[c]))
-                    break;
-                int32_t t = out[p];
-                out[p] = out[c];
-                out[c] = t;
-                c = p;
-            }
-        } else if (x[i] > x[out[0]]) {
-            out[0] = i;
-            int c = 0;
-            for (;;) {
-                int a = 2 * c + 1, b = a + 1, m = c;
-                if (a < size && (x[out[a]] < x[out[m]] || (x[out[a]] == x[out[m]] && out[a] > out[m])))
-                    m = a;
-                if (b < size && (x[out[b]] < x[out[m]] || (x[out[b]] == x[out[m]] && out[b] > out[m])))
-                    m = b;
-                if (m == c)
-                    break;
-                int32_t t = out[m];
-                out[m] = out[c];
-                out[c] = t;
-                c = m;
-            }
-        }
-        if (size == k)
-            floor_value = x[out[0]];
-    }
-    /* heap to descending order: repeatedly move the root to the end */
-    for (int end = size - 1; end > 0; end--) {
-        int32_t t = out[0];
-        out[0] = out[end];
-        out[end] = t;
-        int c = 0;
-        for (;;) {
-            int a = 2 * c + 1, b = a + 1, m = c;
-            if (a < end && (x[out[a]] < x[out[m]] || (x[out[a]] == x[out[m]] && out[a] > out[m])))
-                m = a;
-            if (b < end && (x[out[b]] < x[out[m]] || (x[out[b]] == x[out[m]] && out[b] > out[m])))
-                m = b;
-            if (m == c)
-                break;
-            int32_t u = out[m];
-            out[m] = out[c];
-            out[c] = u;
-            c = m;
-        }
-    }
-}
-
 static void on_logits(void *user, int pos, const float *logits)
 {
     ikv_recorder *r = user;
@@ -367,7 +303,7 @@ static void on_logits(void *user, int pos, const float *logits)
     if (pos < r->max_positions)
         r->entropy_log[pos] = s->entropy;
     if (r->signals & IKV_TRACE_LOGITS_SUMMARY) {
-        top_k(logits, r->V, r->K, s->topk_ids);
+        ikv_top_k(logits, r->V, r->K, s->topk_ids, r->order);
         for (int i = 0; i < r->K; i++)
             s->topk_lp[i] = logits[s->topk_ids[i]] - s->logits_lse;
         s->entropy_topk = ikv_entropy_from_logits(s->topk_lp, r->entropy_k);

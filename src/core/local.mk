@@ -25,4 +25,4 @@ libinfokv_core_la_SOURCES =
 libinfokv_core_la_CFLAGS = $(CORE_CFLAGS)
 libinfokv_core_la_LIBADD = libikvcore.la -lm
 libinfokv_core_la_LDFLAGS = -version-info 0:0:0 -no-undefined $(SAN_LDFLAGS) \
-	-export-symbols-regex '^ikv_(strerror|policy_.*|params_.*|budget_parse|.*default_params|param_info_at|entropy_from_logits|evolution)$$'
+	-export-symbols-regex '^ikv_(strerror|policy_.*|params_.*|budget_parse|.*default_params|param_info_at|entropy_from_logits|logits_summary|top_k|evolution)$$'

@@ -152,6 +152,69 @@ static void test_pyramid_properties(void)
     CU_ASSERT_EQUAL(failures, 0);
 }
 
+static uint64_t next_random(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return *state >> 33;
+}
+
+/* Reference ranking for ikv_top_k: larger first, NaN last, ties by index. */
+static int ref_before(const float *x, int a, int b)
+{
+    int na = isnan(x[a]), nb = isnan(x[b]);
+    if (na != nb)
+        return nb;
+    if (!na && x[a] != x[b])
+        return x[a] > x[b];
+    return a < b;
+}
+
+static void test_top_k(void)
+{
+    /* hand case: ties keep index order, -inf and NaN rank last */
+    float hand[8] = {1.0f, 3.0f, -INFINITY, 3.0f, NAN, 2.0f, 1.0f, 0.5f};
+    int32_t out[600], scratch[600];
+    ikv_top_k(hand, 8, 4, out, scratch);
+    CU_ASSERT(out[0] == 1 && out[1] == 3 && out[2] == 5 && out[3] == 0);
+    ikv_top_k(hand, 8, 8, out, scratch);
+    CU_ASSERT(out[4] == 6 && out[5] == 7 && out[6] == 2 && out[7] == 4);
+    /* against a selection sort on random vectors: distinct values, many
+     * ties (values from 8 levels), runs of -inf and NaN; k below and
+     * above the size where the floor from group maxima applies */
+    uint64_t seed = 7;
+    int failures = 0;
+    float x[600];
+    int32_t ref[600];
+    for (int trial = 0; trial < 400; trial++) {
+        int n = 1 + (int)(next_random(&seed) % 600);
+        int k = 1 + (int)(next_random(&seed) % (uint64_t)(n < 40 ? n : 40));
+        if (trial % 10 == 0)
+            k = n;
+        int kind = trial % 4;
+        for (int i = 0; i < n; i++) {
+            uint64_t r = next_random(&seed);
+            x[i] = kind == 1 ? (float)(r % 8) : (float)(r % 100000) / 1000.0f - 50.0f;
+            if (kind == 2 && r % 5 == 0)
+                x[i] = -INFINITY;
+            if (kind == 3 && r % 3 == 0)
+                x[i] = NAN;
+        }
+        for (int i = 0; i < n; i++)
+            ref[i] = i;
+        for (int a = 0; a < k; a++)
+            for (int b = a + 1; b < n; b++)
+                if (ref_before(x, ref[b], ref[a])) {
+                    int32_t t = ref[a];
+                    ref[a] = ref[b];
+                    ref[b] = t;
+                }
+        ikv_top_k(x, n, k, out, scratch);
+        for (int i = 0; i < k; i++)
+            failures += out[i] != ref[i];
+    }
+    CU_ASSERT_EQUAL(failures, 0);
+}
+
 static void test_entropy(void)
 {
     float uniform[8] = {0};
@@ -200,6 +263,7 @@ static void add_suites(void)
         {"uniform allocation", test_uniform_allocation},
         {"pyramid hand case", test_pyramid_hand_case},
         {"pyramid properties", test_pyramid_properties},
+        {"top-k indices", test_top_k},
         {"entropy", test_entropy},
         {"evolution", test_evolution},
         {NULL, NULL},
