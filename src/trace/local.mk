@@ -11,6 +11,7 @@ libikvtrace_la_SOURCES = \
 	src/trace/h5util.c \
 	src/trace/heapcheck.c \
 	src/trace/chunks.c \
+	src/trace/compressor.c \
 	src/trace/writer.c \
 	src/trace/extra.c \
 	src/trace/reader.c \

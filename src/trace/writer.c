@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "trace/writer_internal.h"
+#include "util/bigalloc.h"
 #include "util/outfile.h"
 
 /* Target and limits of chunk sizes (bytes). Chunks of the big per-layer
@@ -35,6 +36,9 @@
 #define CHUNK_TARGET (256 * 1024)
 #define CHUNK_MAX (4 * 1024 * 1024)
 #define BAND_BUDGET (4 * 1024 * 1024)
+/* Deflated bands go to the background thread when full: shorter bands
+ * start that work sooner and leave less of it for close. */
+#define STREAM_BAND_BUDGET (16 * 1024)
 #define DEFAULT_BLOCK 64
 #define MAX_BLOCK 4096 /* buffers hold a block of every selected signal */
 
@@ -201,7 +205,8 @@ static void choose_chunk(const ikv_trace_writer *w, wdset *d, hsize_t *chunk,
      * cache budget. attn/probs keeps square [.., B, B] chunks. */
     if (!d->probs && pos_elems * esize * (int64_t)B * 2 <= BAND_BUDGET) {
         int64_t want = (CHUNK_TARGET + slice * esize * (int64_t)B - 1) / (slice * esize * (int64_t)B);
-        int64_t band_max = BAND_BUDGET / (pos_elems * esize * (int64_t)B);
+        int64_t budget = w->spec.deflate_level > 0 ? STREAM_BAND_BUDGET : BAND_BUDGET;
+        int64_t band_max = budget / (pos_elems * esize * (int64_t)B);
         int64_t m = want < band_max ? want : band_max;
         if (w->spec.expected_tokens > 0) {
             int64_t exp_blocks = (w->spec.expected_tokens + (int64_t)B - 1) / (int64_t)B;
@@ -312,25 +317,60 @@ static int create_dataset(ikv_trace_writer *w, wdset *d)
     d->direct = ikv_direct_chunks_possible(w, d);
     d->band = d->direct ? (int64_t)d->chunk[d->t_axis] : w->block;
     d->band_t0 = 0;
-    if (!d->probs) {
-        size_t bytes = (size_t)d->outer * (size_t)d->band * (size_t)d->inner * d->esize;
-        d->buf = calloc(1, bytes);
-        if (!d->buf) {
-            ikv_writer_msg(w, "out of memory for a %zu-byte block of %s", bytes, def->path);
-            return IKV_TRACE_ENOMEM;
+    if (!d->probs) /* in the writer's arena (allocate_buffers) */
+        d->buf_bytes = (size_t)d->outer * (size_t)d->band * (size_t)d->inner * d->esize;
+    return IKV_TRACE_OK;
+}
+
+/* One arena for every band buffer (two for direct writes: one fills
+ * while the other compresses), on huge pages where there are: a small
+ * model's buffers are many 4 KiB pages touched once each. Not zeroed:
+ * only rows that were written are ever read. */
+static int allocate_buffers(ikv_trace_writer *w)
+{
+    size_t total = 0;
+    for (int i = 0; i < w->n_ds; i++) {
+        const wdset *d = &w->ds[i];
+        size_t rounded = (d->buf_bytes + 63) / 64 * 64;
+        if (!d->probs)
+            total += d->direct ? 2 * rounded : rounded;
+    }
+    w->arena_bytes = total > 0 ? total : 64;
+    w->arena = ikv_big_alloc(w->arena_bytes);
+    if (!w->arena) {
+        ikv_writer_msg(w, "out of memory for %zu bytes of block buffers", w->arena_bytes);
+        return IKV_TRACE_ENOMEM;
+    }
+    unsigned char *next = w->arena;
+    for (int i = 0; i < w->n_ds; i++) {
+        wdset *d = &w->ds[i];
+        if (d->probs)
+            continue;
+        size_t rounded = (d->buf_bytes + 63) / 64 * 64;
+        d->buf = next;
+        next += rounded;
+        if (d->direct) {
+            d->spare = next;
+            next += rounded;
         }
-        d->buf_bytes = bytes;
     }
     return IKV_TRACE_OK;
 }
 
 static void release(ikv_trace_writer *w)
 {
+    ikv_compressor_free(w->compressor); /* before the buffers it reads */
+    if (w->sync_fd >= 0)
+        close(w->sync_fd);
+    ikv_chunk_scratch_free(w->scratch);
     for (int i = 0; i < w->n_ds; i++) {
         if (w->ds[i].id >= 0)
             H5Dclose(w->ds[i].id);
-        free(w->ds[i].buf);
+        ikv_band_job_clear(&w->ds[i].job);
+        if (w->ds[i].probs)
+            free(w->ds[i].buf);
     }
+    ikv_big_free(w->arena, w->arena_bytes);
     if (w->half_mem >= 0)
         H5Tclose(w->half_mem);
     if (w->file >= 0)
@@ -363,6 +403,7 @@ int ikv_trace_writer_create(ikv_trace_writer **out, const char *final_path,
     }
     w->file = -1;
     w->half_mem = -1;
+    w->sync_fd = -1;
     for (int i = 0; i < IKV_N_DSETS; i++)
         w->ds[i].id = -1;
     w->meta = *meta;
@@ -417,6 +458,7 @@ int ikv_trace_writer_create(ikv_trace_writer **out, const char *final_path,
         return IKV_TRACE_EIO;
     }
     close(fd);
+    w->sync_fd = open(w->temp_path, O_RDONLY | O_CLOEXEC); /* -1: no early writeback */
     w->file = H5Fcreate(w->temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     w->half_mem = ikv_h5_half_native_type();
     if (w->file < 0 || w->half_mem < 0) {
@@ -438,6 +480,8 @@ int ikv_trace_writer_create(ikv_trace_writer **out, const char *final_path,
         d->def = &ikv_dset_defs[i];
         rc = create_dataset(w, d);
     }
+    if (rc == IKV_TRACE_OK)
+        rc = allocate_buffers(w);
     if (rc != IKV_TRACE_OK) {
         snprintf(err, errlen, "%s", w->err);
         ikv_trace_writer_abort(w);
@@ -495,9 +539,76 @@ static int begin_probs_block(ikv_trace_writer *w, wdset *d)
     return IKV_TRACE_OK;
 }
 
+/* Waits for d's band in compression, helping with it, and stores it. */
+static int finish_band(ikv_trace_writer *w, wdset *d)
+{
+    ikv_compressor_wait(w->compressor, &d->job, w->scratch);
+    d->job.state = IKV_JOB_IDLE;
+    d->in_flight = 0;
+    return ikv_band_store(w, d, &d->job);
+}
+
+/* Starts compressing d's buffer (n positions) in the background and gives
+ * d its spare buffer; without a thread, compresses it here on every core
+ * and stores it. The band before must be finished. */
+static int start_band(ikv_trace_writer *w, wdset *d, int64_t n)
+{
+    if (!w->compressor && !w->no_thread) {
+        w->compressor = ikv_compressor_create();
+        w->scratch = w->compressor ? ikv_chunk_scratch_new() : NULL;
+        w->no_thread = !w->compressor || !w->scratch;
+        hbool_t safe = 0;
+        w->write_in_thread = H5is_library_threadsafe(&safe) >= 0 && safe;
+    }
+    ikv_band_job_init(&d->job, w, d, d->buf, n);
+    d->job.write_when_done = w->write_in_thread;
+    d->band_t0 += n;
+    if (w->no_thread || ikv_band_prepare(&d->job) != 0) {
+        if (!d->job.chunks && !d->job.failed)
+            ikv_band_compress(&d->job);
+        return ikv_band_store(w, d, &d->job);
+    }
+    ikv_compressor_submit(w->compressor, &d->job);
+    d->in_flight = 1;
+    unsigned char *full = d->buf;
+    d->buf = d->spare;
+    d->spare = full;
+    return IKV_TRACE_OK;
+}
+
+/* At close: every band still in compression, then the partly filled band
+ * of each direct-write dataset, compressed by both threads together. */
+static int store_last_bands(ikv_trace_writer *w)
+{
+    int rc = IKV_TRACE_OK;
+    for (int i = 0; i < w->n_ds; i++) {
+        wdset *d = &w->ds[i];
+        if (!d->in_flight)
+            continue;
+        int r = finish_band(w, d);
+        rc = rc == IKV_TRACE_OK ? r : rc;
+    }
+    for (int i = 0; i < w->n_ds && rc == IKV_TRACE_OK; i++) {
+        wdset *d = &w->ds[i];
+        const int64_t held = w->n_written - d->band_t0;
+        if (d->direct && held > 0)
+            rc = start_band(w, d, held);
+    }
+    for (int i = 0; i < w->n_ds; i++) {
+        wdset *d = &w->ds[i];
+        if (!d->in_flight)
+            continue;
+        int r = finish_band(w, d);
+        rc = rc == IKV_TRACE_OK ? r : rc;
+    }
+    if (rc != IKV_TRACE_OK)
+        w->failed = 1;
+    return rc;
+}
+
 /* Ends the current block: extends every dataset over it and writes it,
- * except that direct-write buffers are written when they hold a whole
- * chunk length, or at the end (`last`) whatever they hold. */
+ * except that direct-write buffers are handed over when they hold a whole
+ * chunk length, and stored at the end (`last`) whatever they hold. */
 static int flush_block(ikv_trace_writer *w, int last)
 {
     int n = w->n_block;
@@ -507,23 +618,15 @@ static int flush_block(ikv_trace_writer *w, int last)
         wdset *d = &w->ds[i];
         const ikv_dset_def *def = d->def;
         if (d->direct) {
-            /* extent and chunks change only when the buffer is written:
-             * HDF5's extent update costs about as much as a small chunk */
             const int64_t held = w->t0 + n - d->band_t0;
-            if (held == d->band || (last && held > 0)) {
-                d->dims[d->t_axis] = (hsize_t)(w->t0 + n);
-                if (H5Dset_extent(d->id, d->dims) < 0) {
-                    ikv_writer_fail(w, "cannot write positions %lld..%lld of %s", (long long)d->band_t0,
-                                    (long long)(w->t0 + n - 1), def->path);
-                    w->failed = 1;
-                    return IKV_TRACE_EIO;
-                }
-                int rc = ikv_write_direct_chunks(w, d, held); /* sets the message */
-                if (rc != IKV_TRACE_OK) {
-                    w->failed = 1;
-                    return rc;
-                }
-                d->band_t0 += held;
+            int rc = IKV_TRACE_OK;
+            if (d->in_flight && (held == d->band || ikv_compressor_done(w->compressor, &d->job)))
+                rc = finish_band(w, d); /* needed now, or ready */
+            if (rc == IKV_TRACE_OK && held == d->band && !last)
+                rc = start_band(w, d, held);
+            if (rc != IKV_TRACE_OK) {
+                w->failed = 1;
+                return rc;
             }
             continue;
         }
@@ -638,6 +741,8 @@ int ikv_trace_writer_close(ikv_trace_writer *w, int complete, char *err, size_t 
         return IKV_TRACE_EINVAL;
     }
     int rc = w->failed ? IKV_TRACE_EIO : flush_block(w, 1);
+    if (rc == IKV_TRACE_OK)
+        rc = store_last_bands(w);
     if (rc == IKV_TRACE_OK && complete && w->n_written < w->meta.n_prompt) {
         ikv_writer_msg(w, "cannot mark complete: %lld positions written, fewer than n_prompt = %d",
                        (long long)w->n_written, w->meta.n_prompt);

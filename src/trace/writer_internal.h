@@ -7,6 +7,47 @@
 
 #include "trace/internal.h"
 
+/* One compressed chunk of a band, ready for H5Dwrite_chunk. */
+typedef struct ikv_chunk_out {
+    hsize_t offset[IKV_TRACE_MAX_RANK]; /* of the chunk in the dataset */
+    unsigned char *bytes;               /* shuffled and deflated */
+    size_t size;
+} ikv_chunk_out;
+
+/* A full band of a directly written dataset, compressed on the writer's
+ * background thread (compressor.c) or on the caller's cores (chunks.c),
+ * and written by whichever thread finishes it when HDF5 is thread-safe.
+ * Everything the work reads is copied in at submission, so the writer may
+ * go on filling its other buffer meanwhile; a dataset has at most one
+ * band in flight, so its extent only grows. */
+typedef struct ikv_band_job {
+    hid_t dset;                            /* where the chunks go */
+    int sync_fd;                           /* the file, to start its writeback
+                                              after a write; -1 if none */
+    int rank, t_axis;
+    size_t esize;
+    int level;                             /* zlib level, 1..9 */
+    hsize_t dims[IKV_TRACE_MAX_RANK];      /* dataset extent (T: unused) */
+    hsize_t chunk[IKV_TRACE_MAX_RANK];     /* chunk shape */
+    int64_t band;                          /* T extent of the buffer */
+    int64_t t0, n;                         /* first position, positions held */
+    const unsigned char *buf;              /* [outer][band][inner] */
+    ikv_chunk_out *chunks;                 /* [n_chunks] results */
+    size_t n_chunks;
+    size_t chunk_elements;                 /* elements of one chunk */
+    int failed;                            /* out of memory or zlib error */
+    int write_when_done;                   /* the finishing thread writes it */
+    int written;                           /* ikv_band_write ran */
+    int write_rc;                          /* its IKV_TRACE_* code */
+    char write_err[256];                   /* HDF5's detail of a failed write */
+    int state;                             /* IKV_JOB_* (compressor's lock) */
+    size_t claimed, finished;              /* chunks taken, chunks done (same) */
+    struct ikv_band_job *next;             /* queue link */
+} ikv_band_job;
+
+enum { IKV_JOB_IDLE = 0, IKV_JOB_QUEUED, IKV_JOB_RUNNING, IKV_JOB_DONE };
+
+/* One schema dataset being written. */
 /* One schema dataset being written. */
 typedef struct wdset {
     const ikv_dset_def *def;
@@ -24,9 +65,19 @@ typedef struct wdset {
                                         direct writes the chunk's T extent
                                         (a whole number of blocks) */
     int64_t band_t0;                 /* position of the buffer's first row */
-    unsigned char *buf;              /* [outer][band][inner] */
+    unsigned char *buf;              /* [outer][band][inner], in the writer's
+                                        arena (probs: its own allocation) */
     size_t buf_bytes;
+    unsigned char *spare;            /* direct: the other band buffer, filled
+                                        while `job` compresses */
+    ikv_band_job job;                /* direct: the band being compressed */
+    int in_flight;                   /* job was submitted and not finished
+                                        (the writer's own flag: job.state
+                                        belongs to the compressor's lock) */
 } wdset;
+
+typedef struct ikv_compressor ikv_compressor;
+typedef struct ikv_chunk_scratch ikv_chunk_scratch;
 
 struct ikv_trace_writer {
     hid_t file;
@@ -43,6 +94,15 @@ struct ikv_trace_writer {
     wdset ds[IKV_N_DSETS];
     int n_ds;
     int failed;         /* a write failed: the file can no longer be trusted */
+    ikv_compressor *compressor; /* background thread, NULL until first used */
+    ikv_chunk_scratch *scratch; /* this thread's, to help the compressor */
+    int no_thread;              /* the thread could not be started */
+    int write_in_thread;        /* HDF5 is thread-safe: bands are written
+                                   by the thread that compresses them */
+    int sync_fd;                /* read-only descriptor of the temporary
+                                   file, for early writeback; -1 if none */
+    unsigned char *arena;       /* every band buffer but attn/probs' */
+    size_t arena_bytes;
     char temp_path[4096];
     char final_path[4096];
     char err[1024];
@@ -50,12 +110,50 @@ struct ikv_trace_writer {
 
 /* Direct chunk writes (chunks.c): 1 if d, with its chunk shape chosen,
  * can be written as whole chunks (zero-padded past the data) shuffled and
- * deflated by us, in parallel: the buffer then collects a whole chunk
- * length along T before it is written. */
+ * deflated by us: the buffer then collects a whole chunk length along T
+ * before it is written. */
 int ikv_direct_chunks_possible(const ikv_trace_writer *w, const wdset *d);
-/* Writes the buffer's n positions (from d->band_t0) that way; the extent
- * already covers them. 0 or an IKV_TRACE_E* code with w->err set. */
-int ikv_write_direct_chunks(ikv_trace_writer *w, wdset *d, int64_t n);
+/* Fills job's input from d for the band of n positions from d->band_t0
+ * held in `buf`. */
+void ikv_band_job_init(ikv_band_job *job, const ikv_trace_writer *w, const wdset *d,
+                       const unsigned char *buf, int64_t n);
+/* Lists the band's chunks (job->chunks, n_chunks): 0, or -1 with
+ * job->failed set when out of memory. */
+int ikv_band_prepare(ikv_band_job *job);
+/* Per-thread scratch for compressing chunks (NULL: out of memory). */
+ikv_chunk_scratch *ikv_chunk_scratch_new(void);
+void ikv_chunk_scratch_free(ikv_chunk_scratch *s);
+/* Gathers, shuffles and deflates chunk c of a prepared band: 0 or -1. */
+int ikv_band_compress_chunk(ikv_band_job *job, size_t c, ikv_chunk_scratch *s);
+/* Prepares the band and compresses every chunk on every OpenMP thread;
+ * sets job->failed. */
+void ikv_band_compress(ikv_band_job *job);
+/* Extends the dataset over the job's positions and writes its chunks;
+ * sets written, write_rc and write_err. Any thread, when HDF5 is
+ * thread-safe; touches neither the writer nor its datasets, nor the
+ * chunk list that other threads read under the compressor's lock. */
+void ikv_band_write(ikv_band_job *job);
+/* Writes the band if no thread did, reports how it went (0 or an
+ * IKV_TRACE_E* code with w->err set) and frees its chunks. The writer's
+ * thread only, once the job is done. */
+int ikv_band_store(ikv_trace_writer *w, wdset *d, ikv_band_job *job);
+/* Frees the job's results (after a store, or when abandoning them). */
+void ikv_band_job_clear(ikv_band_job *job);
+
+/* The background compression thread (compressor.c): one per writer,
+ * taking the chunks of queued bands first in, first out. */
+ikv_compressor *ikv_compressor_create(void); /* NULL: out of memory or no thread */
+/* Queues a prepared band (ikv_band_prepare). */
+void ikv_compressor_submit(ikv_compressor *c, ikv_band_job *job);
+/* Returns when the job is done, compressing its unclaimed chunks on the
+ * calling thread meanwhile (scratch: the caller's). */
+void ikv_compressor_wait(ikv_compressor *c, ikv_band_job *job, ikv_chunk_scratch *scratch);
+/* 1 if the job is done (never blocks on the compression itself). */
+int ikv_compressor_done(ikv_compressor *c, ikv_band_job *job);
+/* Stops the thread after its current chunk; queued jobs are dropped
+ * (their state goes back to IKV_JOB_IDLE) and their results must be
+ * cleared. */
+void ikv_compressor_free(ikv_compressor *c);
 
 /* Sets w->err to "final_path: message (HDF5: detail)". */
 void ikv_writer_fail(ikv_trace_writer *w, const char *fmt, ...)

@@ -1,0 +1,69 @@
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "util/bigalloc.h"
+
+#if defined(HAVE_MADVISE) && defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+/* Buffers from this size up get their own mapping: below it the heap
+ * (already faulted in, usually) serves better. */
+#define BIG_MIN (1u << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
+#if defined(HAVE_MADVISE) && defined(__linux__) && defined(MADV_HUGEPAGE)
+/* The mapping is rounded up to whole huge pages and, since mmap aligns
+ * only to 4 KiB, over-allocated by one huge page to align it; the start
+ * of the mapping sits in a header before the buffer. */
+typedef struct mapping {
+    void *base;
+    size_t length;
+} mapping;
+
+void *ikv_big_alloc(size_t bytes)
+{
+    if (bytes < BIG_MIN)
+        return malloc(bytes);
+    if (bytes > SIZE_MAX - 2 * HUGE_PAGE)
+        return NULL;
+    size_t length = (bytes + 64 + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE + HUGE_PAGE;
+    void *base = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    uintptr_t aligned = ((uintptr_t)base + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    /* the buffer starts 64 bytes into the first huge page; the header
+     * lies just before it, inside the same page */
+    unsigned char *p = (unsigned char *)aligned + 64;
+    madvise((void *)aligned, length - (aligned - (uintptr_t)base), MADV_HUGEPAGE);
+    mapping *m = (mapping *)(void *)(p - sizeof(mapping));
+    m->base = base;
+    m->length = length;
+    return p;
+}
+
+void ikv_big_free(void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    if (bytes < BIG_MIN) {
+        free(p);
+        return;
+    }
+    const mapping *m = (const mapping *)(void *)((unsigned char *)p - sizeof(mapping));
+    munmap(m->base, m->length);
+}
+#else
+void *ikv_big_alloc(size_t bytes)
+{
+    return malloc(bytes);
+}
+
+void ikv_big_free(void *p, size_t bytes)
+{
+    (void)bytes;
+    free(p);
+}
+#endif
