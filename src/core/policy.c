@@ -457,14 +457,9 @@ int ikv_policy_observe_attention(ikv_policy *p, int layer, int32_t query_pos,
         return IKV_OK;
     const size_t cap = (size_t)p->capacity;
     const int H = p->shape.n_heads;
-    if (L->acc) {
-        for (int h = 0; h < H; h++) {
-            float *dst = L->acc + (size_t)h * cap;
-            const float *src = probs + (size_t)h * (size_t)stride;
-            for (int i = 0; i < n_keys; i++)
-                dst[i] += src[i];
-        }
-    }
+    if (L->acc)
+        for (int h = 0; h < H; h++)
+            ikv_row_add(L->acc + (size_t)h * cap, probs + (size_t)h * (size_t)stride, n_keys);
     if (L->win && in_window(p, qi)) {
         for (int h = 0; h < H; h++) {
             float *dst = L->win + (size_t)h * cap;
@@ -476,8 +471,7 @@ int ikv_policy_observe_attention(ikv_policy *p, int layer, int32_t query_pos,
                 for (int i = n_keys; i < L->n; i++)
                     dst[i] = 0.0f;
             } else {
-                for (int i = 0; i < n_keys; i++)
-                    dst[i] += src[i];
+                ikv_row_add(dst, src, n_keys);
             }
         }
     }
@@ -656,19 +650,13 @@ void ikv_aggregate(const ikv_policy *p, const float *per_head, int g, int n,
     memcpy(out, first, (size_t)n * sizeof *out);
     for (int j = 1; j < group; j++) {
         const float *row = first + (size_t)j * cap;
-        if (p->params.aggregation == IKV_AGG_MAX) {
-            for (int i = 0; i < n; i++)
-                out[i] = row[i] > out[i] ? row[i] : out[i];
-        } else {
-            for (int i = 0; i < n; i++)
-                out[i] += row[i];
-        }
+        if (p->params.aggregation == IKV_AGG_MAX)
+            ikv_row_max(out, row, n);
+        else
+            ikv_row_add(out, row, n);
     }
-    if (p->params.aggregation == IKV_AGG_MEAN && group > 1) {
-        float inv = 1.0f / (float)group;
-        for (int i = 0; i < n; i++)
-            out[i] *= inv;
-    }
+    if (p->params.aggregation == IKV_AGG_MEAN && group > 1)
+        ikv_row_scale(out, 1.0f / (float)group, n);
 }
 
 void ikv_evict_slots(ikv_policy *p, int layer, int g, const int32_t *slots,
