@@ -85,13 +85,13 @@ static float stream_sum(const float *p, size_t n)
     return total;
 }
 
-/* Best of several passes over `bytes` of memory, in GB/s (1e9). */
-static double read_bandwidth(const float *buf, size_t bytes, int threads)
+/* Best of `passes` passes over `bytes` of memory, in GB/s (1e9). */
+static double read_bandwidth(const float *buf, size_t bytes, int threads, int passes)
 {
     size_t n = bytes / sizeof(float);
     double best = 0.0;
     volatile float sink = 0.0f;
-    for (int pass = 0; pass < 6; pass++) {
+    for (int pass = 0; pass < passes; pass++) {
         double t0 = now();
         float total = 0.0f;
 #pragma omp parallel num_threads(threads) reduction(+ : total)
@@ -121,14 +121,38 @@ typedef struct result {
     double decode_tps;  /* the best of DECODE_ROUNDS rounds */
     double prefill_cpu; /* tokens per CPU-second */
     double decode_cpu;
+    double roofline_share; /* median over rounds of decode bytes/s over
+                              the bandwidth measured just before */
+    double share_low, share_high; /* their range */
+    double round_bw;       /* median of those bandwidths, GB/s */
 } result;
 
 /* Other work on a shared machine slows some rounds down; the best round
- * is the closest to what the code can do (the bandwidth is measured the
- * same way). */
-#define DECODE_ROUNDS 3
+ * is the closest to what the code can do. */
+#define DECODE_ROUNDS 5
 
-static int run_model(const ikv_model *m, int threads, int n_prefill, int n_decode, result *r)
+typedef struct bandwidth_probe {
+    const float *buf;
+    size_t bytes;
+    double best[8]; /* GB/s per thread count: best of 6 passes at start */
+} bandwidth_probe;
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double bytes_per_token(const ikv_model *m, int context);
+
+/* Prefill and decode rounds. Each decode round is paired with a read of
+ * the probe just before it (best of 4 passes), and the roofline share is
+ * the median of the rounds' own ratios: a slow spell on the shared
+ * machine then lowers both sides of a ratio instead of only one (the
+ * share used to be the best round against the best of 12 probe passes,
+ * and moved by 20 points between runs of the same code). */
+static int run_model(const ikv_model *m, int threads, int n_prefill, int n_decode,
+                     const bandwidth_probe *probe, result *r)
 {
     const ikv_model_details *info = ikv_model_info(m);
     char err[256];
@@ -157,13 +181,27 @@ static int run_model(const ikv_model *m, int threads, int n_prefill, int n_decod
         r->prefill_cpu = cps > r->prefill_cpu ? cps : r->prefill_cpu;
     }
     r->decode_tps = r->decode_cpu = 0.0;
+    double shares[DECODE_ROUNDS], bws[DECODE_ROUNDS];
+    int rounds = 0;
     for (int round = 0, next = n_prefill; round < DECODE_ROUNDS && !rc; round++) {
+        double bw = read_bandwidth(probe->buf, probe->bytes, threads, 4);
+        double bpt = bytes_per_token(m, next + n_decode / 2);
         double t1 = now(), c1 = cpu_now();
         for (int i = 0; i < n_decode && !rc; i++)
             rc = ikv_session_decode(s, tokens[next++]);
         double tps = n_decode / (now() - t1), cps = n_decode / (cpu_now() - c1);
         r->decode_tps = tps > r->decode_tps ? tps : r->decode_tps;
         r->decode_cpu = cps > r->decode_cpu ? cps : r->decode_cpu;
+        shares[rounds] = tps * bpt / (bw * 1e9);
+        bws[rounds++] = bw;
+    }
+    if (rounds > 0) {
+        qsort(shares, (size_t)rounds, sizeof *shares, compare_doubles);
+        qsort(bws, (size_t)rounds, sizeof *bws, compare_doubles);
+        r->roofline_share = shares[rounds / 2];
+        r->share_low = shares[0];
+        r->share_high = shares[rounds - 1];
+        r->round_bw = bws[rounds / 2];
     }
     if (rc)
         fprintf(stderr, "bench_engine: %s\n", ikv_session_error(s));
@@ -182,13 +220,9 @@ static double bytes_per_token(const ikv_model *m, int context)
     return (double)i->weight_bytes + kv;
 }
 
-typedef struct bandwidth_probe {
-    const float *buf;
-    size_t bytes;
-} bandwidth_probe;
+/* One line per thread count: speeds, and decode against the bandwidth
+ * read just before each of its rounds (run_model). */
 
-/* Each run is measured beside a fresh bandwidth measurement with the same
- * thread count, so that both see the same machine. */
 static void report(const char *label, const ikv_model *m, const int *threads, int n_threads,
                    int n_prefill, int n_decode, const bandwidth_probe *probe)
 {
@@ -196,18 +230,16 @@ static void report(const char *label, const ikv_model *m, const int *threads, in
     double bpt = bytes_per_token(m, n_prefill + DECODE_ROUNDS * n_decode / 2);
     for (int k = 0; k < n_threads; k++) {
         result r;
-        double bw = read_bandwidth(probe->buf, probe->bytes, threads[k]);
-        if (run_model(m, threads[k], n_prefill, n_decode, &r) != 0)
+        if (run_model(m, threads[k], n_prefill, n_decode, probe, &r) != 0)
             continue;
-        double bw2 = read_bandwidth(probe->buf, probe->bytes, threads[k]);
-        bw = bw2 > bw ? bw2 : bw;
-        double roofline = bw * 1e9 / bpt;
-        printf("%-13s %-5s %d thr  prefill %8.1f tok/s  decode %8.2f tok/s  (%5.2f GB/s read, "
-               "roofline %8.2f tok/s at %5.2f GB/s)  decode/roofline %5.1f%%  prefill/decode %5.1fx"
-               "  | per CPU-s: prefill %8.1f decode %8.2f\n",
+        printf("%-13s %-5s %d thr  prefill %8.1f tok/s  decode %8.2f tok/s  (%5.2f GB/s read; "
+               "probe %5.2f GB/s)  decode/roofline %5.1f%% (rounds %.0f-%.0f%%; %.0f%% of the best "
+               "probe)  prefill/decode %5.1fx  | per CPU-s: prefill %8.1f decode %8.2f\n",
                label, info->weight_type, threads[k], r.prefill_tps, r.decode_tps,
-               r.decode_tps * bpt / 1e9, roofline, bw, 100.0 * r.decode_tps / roofline,
-               r.prefill_tps / r.decode_tps, r.prefill_cpu, r.decode_cpu);
+               r.decode_tps * bpt / 1e9, r.round_bw, 100.0 * r.roofline_share,
+               100.0 * r.share_low, 100.0 * r.share_high,
+               100.0 * r.decode_tps * bpt / 1e9 / probe->best[k], r.prefill_tps / r.decode_tps,
+               r.prefill_cpu, r.decode_cpu);
         fflush(stdout);
     }
 }
@@ -264,10 +296,12 @@ int main(int argc, char **argv)
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < bytes / sizeof(float); i++)
         buf[i] = 1.0f;
-    for (int k = 0; k < n_threads; k++)
+    bandwidth_probe probe = {buf, bytes, {0}};
+    for (int k = 0; k < n_threads; k++) {
+        probe.best[k] = read_bandwidth(buf, bytes, threads[k], 6);
         printf("read bandwidth, %d thread%s: %.2f GB/s (%d GiB buffer, best of 6 passes)\n", threads[k],
-               threads[k] > 1 ? "s" : "", read_bandwidth(buf, bytes, threads[k]), gib);
-    bandwidth_probe probe = {buf, bytes};
+               threads[k] > 1 ? "s" : "", probe.best[k], gib);
+    }
 
     char err[512];
     /* IKV_MODELS, or ../shared/models beside the source tree (make bench
