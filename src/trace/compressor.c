@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #include "trace/writer_internal.h"
@@ -126,7 +127,14 @@ ikv_compressor *ikv_compressor_create(void)
         free(c);
         return NULL;
     }
-    if (pthread_create(&c->thread, NULL, run, c) != 0) {
+    /* The thread blocks every signal: a program's handlers (capture stops
+     * at the next token on SIGINT) then run on its own threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int started = pthread_create(&c->thread, NULL, run, c) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!started) {
         pthread_cond_destroy(&c->finished);
         pthread_cond_destroy(&c->work);
         pthread_mutex_destroy(&c->lock);
