@@ -9,8 +9,8 @@
  *
  * Work is shared by chunks: a writer that needs a band done (the next
  * band of the same dataset is full, or the file closes) compresses its
- * unclaimed chunks itself rather than wait, so the two threads finish it
- * together.
+ * unclaimed chunks itself, then those of any band still queued, and
+ * sleeps only when nothing is left to claim.
  */
 #include "config.h"
 
