@@ -21,7 +21,8 @@ struct ikv_live {
     int has_chained;
     int failed; /* a callback could not hand a signal to the policy */
     float *topk; /* [k] */
-    int32_t *heap; /* [k] */
+    int32_t *top_ids; /* [k] */
+    int32_t *scratch; /* [V] for ikv_top_k */
     ikv_live_stats stats;
     double callback_s; /* policy time spent inside callbacks */
     char err[512];
@@ -41,43 +42,6 @@ static int fail(ikv_live *lv, int rc, const char *fmt, ...)
     vsnprintf(lv->err, sizeof lv->err, fmt, ap);
     va_end(ap);
     return rc;
-}
-
-/* The k largest logits (values), by a min-heap: O(V log k). */
-static void top_k_values(const float *x, int n, int k, int32_t *heap, float *out)
-{
-    int size = 0;
-    for (int i = 0; i < n; i++) {
-        if (size < k) {
-            int c = size++;
-            heap[c] = i;
-            while (c > 0 && x[heap[(c - 1) / 2]] > x[heap[c]]) {
-                int p = (c - 1) / 2;
-                int32_t t = heap[p];
-                heap[p] = heap[c];
-                heap[c] = t;
-                c = p;
-            }
-        } else if (x[i] > x[heap[0]]) {
-            heap[0] = i;
-            int c = 0;
-            for (;;) {
-                int a = 2 * c + 1, b = a + 1, m = c;
-                if (a < size && x[heap[a]] < x[heap[m]])
-                    m = a;
-                if (b < size && x[heap[b]] < x[heap[m]])
-                    m = b;
-                if (m == c)
-                    break;
-                int32_t t = heap[m];
-                heap[m] = heap[c];
-                heap[c] = t;
-                c = m;
-            }
-        }
-    }
-    for (int i = 0; i < size; i++)
-        out[i] = x[heap[i]];
 }
 
 static void on_qkv(void *user, int layer, int pos, const float *q, const float *k, const float *v)
@@ -128,7 +92,9 @@ static void on_logits(void *user, int pos, const float *logits)
     double t0 = now();
     float h;
     if (lv->entropy_k > 0 && lv->entropy_k < lv->V) {
-        top_k_values(logits, lv->V, lv->entropy_k, lv->heap, lv->topk);
+        ikv_top_k(logits, lv->V, lv->entropy_k, lv->top_ids, lv->scratch);
+        for (int i = 0; i < lv->entropy_k; i++)
+            lv->topk[i] = logits[lv->top_ids[i]];
         h = ikv_entropy_from_logits(lv->topk, lv->entropy_k);
     } else {
         h = ikv_entropy_from_logits(logits, lv->V);
@@ -195,8 +161,9 @@ int ikv_live_create(ikv_live **out, ikv_session *session, const ikv_params *para
         lv->entropy_k = lv->V;
     int k = lv->entropy_k > 0 ? lv->entropy_k : 1;
     lv->topk = malloc((size_t)k * sizeof *lv->topk);
-    lv->heap = malloc((size_t)k * sizeof *lv->heap);
-    if (!lv->topk || !lv->heap || install_observer(lv) != IKV_OK) {
+    lv->top_ids = malloc((size_t)k * sizeof *lv->top_ids);
+    lv->scratch = malloc((size_t)lv->V * sizeof *lv->scratch);
+    if (!lv->topk || !lv->top_ids || !lv->scratch || install_observer(lv) != IKV_OK) {
         snprintf(err, errlen, "%s", lv->err[0] ? lv->err : "out of memory");
         ikv_live_free(lv);
         return IKV_ENOMEM;
@@ -212,7 +179,8 @@ void ikv_live_free(ikv_live *lv)
     ikv_session_set_observer(lv->session, NULL);
     ikv_policy_free(lv->policy);
     free(lv->topk);
-    free(lv->heap);
+    free(lv->top_ids);
+    free(lv->scratch);
     free(lv);
 }
 
