@@ -563,11 +563,10 @@ static int start_band(ikv_trace_writer *w, wdset *d, int64_t n)
     ikv_band_job_init(&d->job, w, d, d->buf, n);
     d->job.write_when_done = w->write_in_thread;
     d->band_t0 += n;
-    if (w->no_thread || ikv_band_prepare(&d->job) != 0) {
-        if (!d->job.chunks && !d->job.failed)
-            ikv_band_compress(&d->job);
-        return ikv_band_store(w, d, &d->job);
-    }
+    if (w->no_thread)
+        ikv_band_compress(&d->job);
+    if (w->no_thread || ikv_band_prepare(&d->job) != 0)
+        return ikv_band_store(w, d, &d->job); /* stored, or out of memory reported */
     ikv_compressor_submit(w->compressor, &d->job);
     d->in_flight = 1;
     unsigned char *full = d->buf;
@@ -576,31 +575,30 @@ static int start_band(ikv_trace_writer *w, wdset *d, int64_t n)
     return IKV_TRACE_OK;
 }
 
+/* Finishes every band in flight; the first failure's code, or rc. */
+static int finish_all_bands(ikv_trace_writer *w, int rc)
+{
+    for (int i = 0; i < w->n_ds; i++) {
+        if (!w->ds[i].in_flight)
+            continue;
+        int r = finish_band(w, &w->ds[i]);
+        rc = rc == IKV_TRACE_OK ? r : rc;
+    }
+    return rc;
+}
+
 /* At close: every band still in compression, then the partly filled band
  * of each direct-write dataset, compressed by both threads together. */
 static int store_last_bands(ikv_trace_writer *w)
 {
-    int rc = IKV_TRACE_OK;
-    for (int i = 0; i < w->n_ds; i++) {
-        wdset *d = &w->ds[i];
-        if (!d->in_flight)
-            continue;
-        int r = finish_band(w, d);
-        rc = rc == IKV_TRACE_OK ? r : rc;
-    }
+    int rc = finish_all_bands(w, IKV_TRACE_OK);
     for (int i = 0; i < w->n_ds && rc == IKV_TRACE_OK; i++) {
         wdset *d = &w->ds[i];
         const int64_t held = w->n_written - d->band_t0;
         if (d->direct && held > 0)
             rc = start_band(w, d, held);
     }
-    for (int i = 0; i < w->n_ds; i++) {
-        wdset *d = &w->ds[i];
-        if (!d->in_flight)
-            continue;
-        int r = finish_band(w, d);
-        rc = rc == IKV_TRACE_OK ? r : rc;
-    }
+    rc = finish_all_bands(w, rc);
     if (rc != IKV_TRACE_OK)
         w->failed = 1;
     return rc;
