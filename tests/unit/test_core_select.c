@@ -152,12 +152,6 @@ static void test_pyramid_properties(void)
     CU_ASSERT_EQUAL(failures, 0);
 }
 
-static uint64_t next_random(uint64_t *state)
-{
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return *state >> 33;
-}
-
 /* Reference ranking for ikv_top_k: larger first, NaN last, ties by index. */
 static int ref_before(const float *x, int a, int b)
 {
@@ -186,13 +180,13 @@ static void test_top_k(void)
     float x[600];
     int32_t ref[600];
     for (int trial = 0; trial < 400; trial++) {
-        int n = 1 + (int)(next_random(&seed) % 600);
-        int k = 1 + (int)(next_random(&seed) % (uint64_t)(n < 40 ? n : 40));
+        int n = 1 + (int)(ikv_rng_next(&seed) % 600);
+        int k = 1 + (int)(ikv_rng_next(&seed) % (uint64_t)(n < 40 ? n : 40));
         if (trial % 10 == 0)
             k = n;
         int kind = trial % 4;
         for (int i = 0; i < n; i++) {
-            uint64_t r = next_random(&seed);
+            uint64_t r = ikv_rng_next(&seed);
             x[i] = kind == 1 ? (float)(r % 8) : (float)(r % 100000) / 1000.0f - 50.0f;
             if (kind == 2 && r % 5 == 0)
                 x[i] = -INFINITY;
