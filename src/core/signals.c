@@ -3,8 +3,82 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "infokv/core.h"
+
+/* e^x for x in [-87, 0], as float: x = n ln 2 + r with n = round(x / ln 2)
+ * (ln 2 in two parts, so that r is exact), e^r from the degree-6
+ * polynomial of Cephes' expf (about 1 ulp), 2^n built from its exponent
+ * bits (a normal float for n in -126..0). Plain arithmetic: the compiler
+ * vectorises it over a block. */
+static inline float exp_in_range(float x)
+{
+    const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    const float n = (x * 1.44269504088896341f + round_magic) - round_magic;
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float e = p * (r * r) + r + 1.0f;
+    const int32_t scale_bits = ((int32_t)n + 127) * (1 << 23);
+    float scale;
+    memcpy(&scale, &scale_bits, sizeof scale);
+    return e * scale;
+}
+
+/* Adds e^x_j and e^x_j x_j (x_j = logit_j - max <= 0) of 16 logits to
+ * per-lane double sums. x is clamped to -87 by its bits (-inf and NaN
+ * included): such a logit then adds e^-87 ~ 2^-125, which nothing next
+ * to the max's e^0 = 1 in double can show. Integer operations rather
+ * than a float compare, which GCC will not if-convert without
+ * -fno-trapping-math: the loop vectorises at -O2. */
+#define SUMMARY_BLOCK 16
+static inline void lanes_max(float *restrict lane, const float *restrict x)
+{
+    for (int j = 0; j < SUMMARY_BLOCK; j++)
+        lane[j] = x[j] > lane[j] ? x[j] : lane[j];
+}
+
+static inline void summary_block(const float *restrict logits, float mx, double *restrict z,
+                                 double *restrict zx)
+{
+    for (int j = 0; j < SUMMARY_BLOCK; j++) {
+        const float x = logits[j] - mx;
+        uint32_t bits;
+        memcpy(&bits, &x, sizeof bits);
+        bits &= 0x7FFFFFFFu;                              /* |x| */
+        bits = bits < 0x42AE0000u ? bits : 0x42AE0000u;  /* min(|x|, 87) */
+        bits |= 0x80000000u;                              /* -min(|x|, 87) */
+        float xc;
+        memcpy(&xc, &bits, sizeof xc);
+        const float e = exp_in_range(xc);
+        z[j] += (double)e;
+        zx[j] += (double)e * (double)xc;
+    }
+}
+
+/* The largest of x[0..n-1] other than NaN (-inf if none), over 16 lanes
+ * so that it vectorises. */
+static float max_ignoring_nan(const float *x, int n)
+{
+    float lane[SUMMARY_BLOCK];
+    for (int j = 0; j < SUMMARY_BLOCK; j++)
+        lane[j] = -INFINITY;
+    int i = 0;
+    for (; i + SUMMARY_BLOCK <= n; i += SUMMARY_BLOCK)
+        lanes_max(lane, x + i);
+    float mx = -INFINITY;
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    for (int j = 0; j < SUMMARY_BLOCK; j++)
+        mx = lane[j] > mx ? lane[j] : mx;
+    return mx;
+}
 
 void ikv_logits_summary(const float *logits, int n, float *log_z, float *entropy)
 {
@@ -13,19 +87,25 @@ void ikv_logits_summary(const float *logits, int n, float *log_z, float *entropy
         /* H = log Z - sum p_i x_i with x shifted by its max for stability;
          * the terms (float exp) are summed in double so that top-k and
          * full-vocabulary values agree. */
-        float mx = logits[0];
-        for (int i = 1; i < n; i++)
-            mx = logits[i] > mx ? logits[i] : mx;
+        float mx = max_ignoring_nan(logits, n);
+        if (isnan(logits[0]))
+            mx = logits[0]; /* as a plain scan from logits[0] would: no summary */
         lz = mx;
         if (isfinite(mx)) {
+            double z_lane[SUMMARY_BLOCK] = {0}, zx_lane[SUMMARY_BLOCK] = {0};
+            int i = 0;
+            for (; i + SUMMARY_BLOCK <= n; i += SUMMARY_BLOCK)
+                summary_block(logits + i, mx, z_lane, zx_lane);
+            if (i < n) { /* the tail, padded with logits that add nothing */
+                float tail[SUMMARY_BLOCK];
+                for (int j = 0; j < SUMMARY_BLOCK; j++)
+                    tail[j] = i + j < n ? logits[i + j] : -INFINITY;
+                summary_block(tail, mx, z_lane, zx_lane);
+            }
             double z = 0.0, zx = 0.0;
-            for (int i = 0; i < n; i++) {
-                float x = logits[i] - mx;
-                if (!(x > -INFINITY))
-                    continue; /* a -inf logit has probability 0 and adds nothing */
-                double e = expf(x);
-                z += e;
-                zx += e * x;
+            for (int j = 0; j < SUMMARY_BLOCK; j++) {
+                z += z_lane[j];
+                zx += zx_lane[j];
             }
             double hd = log(z) - zx / z;
             lz = mx + (float)log(z);
@@ -92,6 +172,33 @@ static void sift_down(const float *x, int32_t *heap, int size, int c)
     }
 }
 
+/* The k best of the candidates (indices in increasing order, no NaN
+ * among their values) kept sorted with their values at hand, each new
+ * one moved up past those it beats (strictly larger: an equal value at a
+ * later index ranks after). For small k (logits' top-20) this costs a
+ * fraction of a heap's comparisons; a candidate that does not beat the
+ * k-th costs one. At most k moves per candidate. */
+#define TOP_K_INSERTION_MAX 64
+static void top_k_insertion(const float *x, const int32_t *candidates, int nc, int k, int32_t *out)
+{
+    float best[TOP_K_INSERTION_MAX]; /* x[out[j]] */
+    int size = 0;
+    for (int j = 0; j < nc; j++) {
+        const int32_t i = candidates[j];
+        const float xi = x[i];
+        if (size == k && !(xi > best[k - 1]))
+            continue;
+        int at = size < k ? size++ : k - 1;
+        while (at > 0 && xi > best[at - 1]) {
+            best[at] = best[at - 1];
+            out[at] = out[at - 1];
+            at--;
+        }
+        best[at] = xi;
+        out[at] = i;
+    }
+}
+
 void ikv_top_k(const float *x, int n, int k, int32_t *out, int32_t *scratch)
 {
     if (!x || !out || !scratch || k < 1 || n < k)
@@ -122,6 +229,10 @@ void ikv_top_k(const float *x, int n, int k, int32_t *out, int32_t *scratch)
     for (int i = 0; i < n; i++) { /* no branch: the test is a coin flip */
         scratch[nc] = i;
         nc += x[i] >= floor_value;
+    }
+    if (nc >= k && k <= TOP_K_INSERTION_MAX) { /* x >= floor: no NaN */
+        top_k_insertion(x, scratch, nc, k, out);
+        return;
     }
     if (nc < k) { /* NaNs: rank everything */
         nc = 0;
