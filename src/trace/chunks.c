@@ -87,25 +87,57 @@ static void shuffle(const unsigned char *in, unsigned char *out, size_t n, size_
             out[k * n + e] = in[e * es + k];
 }
 
-/* One zlib stream, as HDF5's deflate filter writes it, with the run-length
- * strategy: after the shuffle, float data is byte planes of skewed
- * (exponents) or near-random (low mantissa) bytes, which string matching
- * cannot shorten; Huffman codes and runs (padding) do nearly all of the
- * compression, at several times the speed. Any inflater reads it. The
- * stream is reset, not rebuilt, between chunks: its 256 KiB of state
- * would otherwise be allocated (and faulted in) for every chunk. */
-static int deflate_chunk(z_stream *z, const unsigned char *src, size_t n, unsigned char *out,
-                         size_t *out_len)
+/* What one thread needs to compress chunks: the gathered chunk, its
+ * shuffle, and a zlib stream reset between chunks. */
+struct ikv_chunk_scratch {
+    unsigned char *raw, *shuffled; /* [bytes] each */
+    size_t bytes;
+    z_stream z;
+    int level;         /* of z's deflateInit2; 0 before it */
+    int current_level; /* set by deflateParams since (0: stored blocks) */
+};
+
+/* One zlib stream, as HDF5's deflate filter writes it (any inflater
+ * reads it), one deflate block per byte plane of the shuffled chunk:
+ * - planes that compress use the run-length strategy: float data is byte
+ *   planes of skewed (sign and exponent) or near-random (mantissa)
+ *   bytes, which string matching cannot shorten; Huffman codes and runs
+ *   do nearly all of the compression, at several times the speed;
+ * - planes marked in `store` (the dataset's first band showed that they
+ *   do not compress) go in stored blocks, a copy: the low mantissa bytes
+ *   of q/k/v cost most of the deflate time and saved nothing;
+ * - a block per plane also gives each plane its own Huffman codes.
+ * The stream is reset, not rebuilt, between chunks: its 256 KiB of state
+ * would otherwise be allocated (and faulted in) for every chunk.
+ * plane_out gets each plane's share of the output (to a byte). */
+static int deflate_planes(ikv_chunk_scratch *s, const unsigned char *src, size_t plane_bytes,
+                          size_t n_planes, const unsigned char *store, int level, unsigned char *out,
+                          size_t *out_len, uint32_t *plane_out)
 {
+    z_stream *z = &s->z;
     if (deflateReset(z) != Z_OK)
         return Z_STREAM_ERROR;
-    z->next_in = (Bytef *)(uintptr_t)src;
-    z->avail_in = (uInt)n;
     z->next_out = out;
     z->avail_out = (uInt)*out_len;
-    int rc = deflate(z, Z_FINISH);
+    for (size_t k = 0; k < n_planes; k++) {
+        const int want = store[k] ? 0 : level;
+        if (want != s->current_level) {
+            /* flushes nothing: the plane before ended its block */
+            if (deflateParams(z, want, want ? Z_RLE : Z_DEFAULT_STRATEGY) != Z_OK)
+                return Z_STREAM_ERROR;
+            s->current_level = want;
+        }
+        const uLong before = z->total_out;
+        const int last = k + 1 == n_planes;
+        z->next_in = (Bytef *)(uintptr_t)(src + k * plane_bytes);
+        z->avail_in = (uInt)plane_bytes;
+        const int rc = deflate(z, last ? Z_FINISH : Z_BLOCK);
+        if (last ? rc != Z_STREAM_END : rc != Z_OK || z->avail_in != 0)
+            return Z_BUF_ERROR;
+        plane_out[k] = (uint32_t)(z->total_out - before);
+    }
     *out_len = z->total_out;
-    return rc == Z_STREAM_END ? Z_OK : Z_BUF_ERROR;
+    return Z_OK;
 }
 
 void ikv_band_job_init(ikv_band_job *job, const ikv_trace_writer *w, const wdset *d,
@@ -117,6 +149,8 @@ void ikv_band_job_init(ikv_band_job *job, const ikv_trace_writer *w, const wdset
     job->t_axis = d->t_axis;
     job->esize = d->esize;
     job->level = w->spec.deflate_level;
+    job->raw = 0;
+    memcpy(job->store_plane, d->store_plane, sizeof job->store_plane);
     memcpy(job->dims, d->dims, sizeof job->dims);
     memcpy(job->chunk, d->chunk, sizeof job->chunk);
     job->band = d->band;
@@ -131,15 +165,6 @@ void ikv_band_job_init(ikv_band_job *job, const ikv_trace_writer *w, const wdset
     job->write_rc = IKV_TRACE_OK;
     job->write_err[0] = '\0';
 }
-
-/* What one thread needs to compress chunks: the gathered chunk, its
- * shuffle, and a zlib stream reset between chunks. */
-struct ikv_chunk_scratch {
-    unsigned char *raw, *shuffled; /* [bytes] each */
-    size_t bytes;
-    z_stream z;
-    int level; /* of z; 0 before deflateInit2 */
-};
 
 ikv_chunk_scratch *ikv_chunk_scratch_new(void)
 {
@@ -174,6 +199,7 @@ static int scratch_fit(ikv_chunk_scratch *s, size_t bytes, int level)
             deflateEnd(&s->z);
         memset(&s->z, 0, sizeof s->z);
         s->level = deflateInit2(&s->z, level, Z_DEFLATED, 15, 8, Z_RLE) == Z_OK ? level : 0;
+        s->current_level = s->level;
         if (!s->level)
             return -1;
     }
@@ -212,7 +238,15 @@ int ikv_band_compress_chunk(ikv_band_job *job, size_t c, ikv_chunk_scratch *s)
 {
     const size_t elements = job->chunk_elements, raw_bytes = elements * job->esize;
     ikv_chunk_out *o = &job->chunks[c];
-    const size_t bound = (size_t)compressBound((uLong)raw_bytes);
+    if (job->raw) {
+        if (!(o->bytes = malloc(raw_bytes)))
+            return -1;
+        o->size = raw_bytes;
+        gather(job, o->offset, o->bytes);
+        return 0;
+    }
+    /* a block per plane: a few bytes more than one stream's bound */
+    const size_t bound = (size_t)compressBound((uLong)raw_bytes) + 16 * job->esize;
     if (scratch_fit(s, raw_bytes, job->level) != 0 || !(o->bytes = malloc(bound)))
         return -1;
     o->size = bound;
@@ -222,7 +256,10 @@ int ikv_band_compress_chunk(ikv_band_job *job, size_t c, ikv_chunk_scratch *s)
         shuffle(s->raw, s->shuffled, elements, job->esize);
         src = s->shuffled;
     }
-    return deflate_chunk(&s->z, src, raw_bytes, o->bytes, &o->size) == Z_OK ? 0 : -1;
+    return deflate_planes(s, src, elements, job->esize, job->store_plane, job->level, o->bytes, &o->size,
+                          o->plane_bytes) == Z_OK
+               ? 0
+               : -1;
 }
 
 void ikv_band_compress(ikv_band_job *job)
@@ -268,8 +305,8 @@ void ikv_band_write(ikv_band_job *job)
         dims[job->t_axis] = (hsize_t)(job->t0 + job->n);
         int ok = H5Dset_extent(job->dset, dims) >= 0;
         for (size_t c = 0; c < job->n_chunks && ok; c++)
-            ok = H5Dwrite_chunk(job->dset, H5P_DEFAULT, 0, job->chunks[c].offset, job->chunks[c].size,
-                                job->chunks[c].bytes) >= 0;
+            ok = H5Dwrite_chunk(job->dset, H5P_DEFAULT, job->raw ? IKV_SKIP_FILTERS : 0, job->chunks[c].offset,
+                                job->chunks[c].size, job->chunks[c].bytes) >= 0;
         if (!ok) {
             job->write_rc = IKV_TRACE_EIO;
             ikv_h5_detail(job->write_err, sizeof job->write_err); /* this thread's stack */
@@ -277,17 +314,36 @@ void ikv_band_write(ikv_band_job *job)
 #ifdef HAVE_SYNC_FILE_RANGE
         /* Start writing the file's dirty pages to disk now, without
          * waiting: close has to fsync before its rename, and that then
-         * waits only for what is still dirty (about 2 ms less on 1 MB). */
-        if (ok && job->sync_fd >= 0)
+         * waits only for what is still dirty (about 2 ms less on 1 MB).
+         * Not for the bands stored at close, which the fsync follows. */
+        if (ok && job->sync_fd >= 0 && !job->raw)
             sync_file_range(job->sync_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
     }
+}
+
+/* After d's first compressed band: which byte planes to store from now
+ * on, those that deflate shortened by less than a tenth (on q/k/v, the
+ * three mantissa bytes of a float32 save about 0%, the sign and exponent
+ * byte 60%). */
+static void learn_planes(wdset *d, const ikv_band_job *job)
+{
+    const uint64_t in = (uint64_t)job->chunk_elements * job->n_chunks;
+    for (size_t k = 0; k < job->esize && k < IKV_MAX_PLANES; k++) {
+        uint64_t out = 0;
+        for (size_t c = 0; c < job->n_chunks; c++)
+            out += job->chunks[c].plane_bytes[k];
+        d->store_plane[k] = out * 10 > in * 9;
+    }
+    d->planes_known = 1;
 }
 
 int ikv_band_store(ikv_trace_writer *w, wdset *d, ikv_band_job *job)
 {
     if (!job->written)
         ikv_band_write(job);
+    if (!d->planes_known && !job->raw && job->write_rc == IKV_TRACE_OK)
+        learn_planes(d, job);
     const char *path = d->def->path;
     const long long first = (long long)job->t0, last = (long long)(job->t0 + job->n - 1);
     if ((int64_t)d->dims[d->t_axis] < job->t0 + job->n)

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -175,6 +176,41 @@ static int write_root_attrs(ikv_trace_writer *w)
     return bad ? -1 : 0;
 }
 
+/* Where each schema dataset's data sits in a row: a value of the row
+ * itself, or a pointer to an array. */
+typedef struct row_field {
+    const char *path;
+    size_t offset;
+    int indirect;
+} row_field;
+
+static const row_field row_fields[] = {
+    {"/tokens", offsetof(ikv_trace_row, token), 0},
+    {"/logits/entropy", offsetof(ikv_trace_row, entropy), 0},
+    {"/logits/entropy_topk", offsetof(ikv_trace_row, entropy_topk), 0},
+    {"/logits/logprob", offsetof(ikv_trace_row, logprob), 0},
+    {"/logits/topk_ids", offsetof(ikv_trace_row, topk_ids), 1},
+    {"/logits/topk_logprobs", offsetof(ikv_trace_row, topk_logprobs), 1},
+    {"/logits/full", offsetof(ikv_trace_row, logits), 1},
+    {"/hidden/evolution", offsetof(ikv_trace_row, evolution), 1},
+    {"/hidden/states", offsetof(ikv_trace_row, states), 1},
+    {"/qkv/q", offsetof(ikv_trace_row, q), 1},
+    {"/qkv/k", offsetof(ikv_trace_row, k), 1},
+    {"/qkv/v", offsetof(ikv_trace_row, v), 1},
+    {"/attn/lse", offsetof(ikv_trace_row, lse), 1},
+    {"/attn/out", offsetof(ikv_trace_row, out), 1},
+    {"/attn/probs", offsetof(ikv_trace_row, probs), 1},
+};
+
+/* The row field of a schema path, or NULL (then no row carries it). */
+static const row_field *find_row_field(const char *path)
+{
+    for (size_t i = 0; i < sizeof row_fields / sizeof row_fields[0]; i++)
+        if (strcmp(row_fields[i].path, path) == 0)
+            return &row_fields[i];
+    return NULL;
+}
+
 /* Chunk shape and chunk-cache size for one dataset; see the top comment. */
 static void choose_chunk(const ikv_trace_writer *w, wdset *d, hsize_t *chunk,
                          size_t *cache_bytes)
@@ -264,6 +300,7 @@ static int create_dataset(ikv_trace_writer *w, wdset *d)
             d->inner *= n;
         }
     }
+    d->field = find_row_field(def->path);
     d->probs = def->axes[def->rank - 1] == IKV_AX_T && def->rank > 1 &&
                def->axes[def->rank - 2] == IKV_AX_T;
     d->half = def->big && w->spec.dtype == IKV_TRACE_F16;
@@ -494,23 +531,14 @@ int ikv_trace_writer_create(ikv_trace_writer **out, const char *final_path,
 /* Source of one position's data for dataset d, or NULL when missing. */
 static const void *row_source(const wdset *d, const ikv_trace_row *row)
 {
-    const char *p = d->def->path;
-    if (strcmp(p, "/tokens") == 0) return &row->token;
-    if (strcmp(p, "/logits/entropy") == 0) return &row->entropy;
-    if (strcmp(p, "/logits/entropy_topk") == 0) return &row->entropy_topk;
-    if (strcmp(p, "/logits/logprob") == 0) return &row->logprob;
-    if (strcmp(p, "/logits/topk_ids") == 0) return row->topk_ids;
-    if (strcmp(p, "/logits/topk_logprobs") == 0) return row->topk_logprobs;
-    if (strcmp(p, "/logits/full") == 0) return row->logits;
-    if (strcmp(p, "/hidden/evolution") == 0) return row->evolution;
-    if (strcmp(p, "/hidden/states") == 0) return row->states;
-    if (strcmp(p, "/qkv/q") == 0) return row->q;
-    if (strcmp(p, "/qkv/k") == 0) return row->k;
-    if (strcmp(p, "/qkv/v") == 0) return row->v;
-    if (strcmp(p, "/attn/lse") == 0) return row->lse;
-    if (strcmp(p, "/attn/out") == 0) return row->out;
-    if (strcmp(p, "/attn/probs") == 0) return row->probs;
-    return NULL;
+    if (!d->field)
+        return NULL;
+    const unsigned char *at = (const unsigned char *)row + d->field->offset;
+    if (!d->field->indirect)
+        return at;
+    const void *array;
+    memcpy(&array, at, sizeof array);
+    return array;
 }
 
 /* Sizes the probs buffer for the block starting at t0: W = t0 + B columns. */
@@ -587,8 +615,23 @@ static int finish_all_bands(ikv_trace_writer *w, int rc)
     return rc;
 }
 
-/* At close: every band still in compression, then the partly filled band
- * of each direct-write dataset, compressed by both threads together. */
+/* Stores the n positions in d's buffer as raw chunks, on this thread:
+ * compressing them would keep close waiting, and unfiltered chunks
+ * (IKV_SKIP_FILTERS) read back like any other. */
+static int store_raw_band(ikv_trace_writer *w, wdset *d, int64_t n)
+{
+    ikv_band_job *job = &d->job;
+    ikv_band_job_init(job, w, d, d->buf, n);
+    job->raw = 1;
+    d->band_t0 += n;
+    if (ikv_band_prepare(job) == 0)
+        for (size_t c = 0; c < job->n_chunks && !job->failed; c++)
+            job->failed = ikv_band_compress_chunk(job, c, NULL) != 0;
+    return ikv_band_store(w, d, job);
+}
+
+/* At close: every band still in compression, then what each direct-write
+ * dataset's buffer holds (its last band, full or not), stored raw. */
 static int store_last_bands(ikv_trace_writer *w)
 {
     int rc = finish_all_bands(w, IKV_TRACE_OK);
@@ -596,17 +639,17 @@ static int store_last_bands(ikv_trace_writer *w)
         wdset *d = &w->ds[i];
         const int64_t held = w->n_written - d->band_t0;
         if (d->direct && held > 0)
-            rc = start_band(w, d, held);
+            rc = store_raw_band(w, d, held);
     }
-    rc = finish_all_bands(w, rc);
     if (rc != IKV_TRACE_OK)
         w->failed = 1;
     return rc;
 }
 
 /* Ends the current block: extends every dataset over it and writes it,
- * except that direct-write buffers are handed over when they hold a whole
- * chunk length, and stored at the end (`last`) whatever they hold. */
+ * except direct-write datasets, whose buffers are handed over when the
+ * position after a whole chunk length arrives (write_position) and
+ * stored at close whatever they hold (store_last_bands). */
 static int flush_block(ikv_trace_writer *w, int last)
 {
     int n = w->n_block;
@@ -616,12 +659,9 @@ static int flush_block(ikv_trace_writer *w, int last)
         wdset *d = &w->ds[i];
         const ikv_dset_def *def = d->def;
         if (d->direct) {
-            const int64_t held = w->t0 + n - d->band_t0;
-            int rc = IKV_TRACE_OK;
-            if (d->in_flight && (held == d->band || ikv_compressor_done(w->compressor, &d->job)))
-                rc = finish_band(w, d); /* needed now, or ready */
-            if (rc == IKV_TRACE_OK && held == d->band && !last)
-                rc = start_band(w, d, held);
+            /* collect a band whose compression is over, without waiting */
+            int rc = d->in_flight && ikv_compressor_done(w->compressor, &d->job) ? finish_band(w, d)
+                                                                                 : IKV_TRACE_OK;
             if (rc != IKV_TRACE_OK) {
                 w->failed = 1;
                 return rc;
@@ -690,6 +730,21 @@ int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
             ikv_writer_msg(w, "position %lld: the row has no data for %s (selected by the spec)",
                            (long long)t, w->ds[i].def->path);
             return IKV_TRACE_EINVAL;
+        }
+    }
+    /* A full direct-write buffer goes to the compressor only now that a
+     * position follows it: the band a capture ends on is stored raw at
+     * close instead of keeping close waiting for its compression. */
+    for (int i = 0; i < w->n_ds; i++) {
+        wdset *d = &w->ds[i];
+        if (d->direct && t - d->band_t0 == d->band) {
+            int rc = d->in_flight ? finish_band(w, d) : IKV_TRACE_OK;
+            if (rc == IKV_TRACE_OK)
+                rc = start_band(w, d, d->band);
+            if (rc != IKV_TRACE_OK) {
+                w->failed = 1;
+                return rc;
+            }
         }
     }
     if (j == 0) {

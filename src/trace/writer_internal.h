@@ -7,11 +7,20 @@
 
 #include "trace/internal.h"
 
+/* H5Dwrite_chunk's filter mask for a chunk stored as it is: bit i says
+ * that filter i of the pipeline (shuffle, deflate) was skipped, and
+ * readers skip it too. */
+#define IKV_SKIP_FILTERS 0x3u
+
+/* Byte planes of an element at most (float32, int32). */
+#define IKV_MAX_PLANES 4
+
 /* One compressed chunk of a band, ready for H5Dwrite_chunk. */
 typedef struct ikv_chunk_out {
     hsize_t offset[IKV_TRACE_MAX_RANK]; /* of the chunk in the dataset */
-    unsigned char *bytes;               /* shuffled and deflated */
+    unsigned char *bytes;               /* shuffled and deflated, or raw */
     size_t size;
+    uint32_t plane_bytes[IKV_MAX_PLANES]; /* deflated size of each byte plane */
 } ikv_chunk_out;
 
 /* A full band of a directly written dataset, compressed on the writer's
@@ -27,6 +36,11 @@ typedef struct ikv_band_job {
     int rank, t_axis;
     size_t esize;
     int level;                             /* zlib level, 1..9 */
+    unsigned char store_plane[IKV_MAX_PLANES]; /* 1: plane k in stored
+                                              blocks (it did not compress) */
+    int raw;                               /* store the chunks unfiltered
+                                              (IKV_SKIP_FILTERS): the band
+                                              left at close */
     hsize_t dims[IKV_TRACE_MAX_RANK];      /* dataset extent (T: unused) */
     hsize_t chunk[IKV_TRACE_MAX_RANK];     /* chunk shape */
     int64_t band;                          /* T extent of the buffer */
@@ -47,10 +61,12 @@ typedef struct ikv_band_job {
 
 enum { IKV_JOB_IDLE = 0, IKV_JOB_QUEUED, IKV_JOB_RUNNING, IKV_JOB_DONE };
 
-/* One schema dataset being written. */
+typedef struct row_field row_field;
+
 /* One schema dataset being written. */
 typedef struct wdset {
     const ikv_dset_def *def;
+    const row_field *field;          /* where rows carry its data (writer.c) */
     hid_t id;
     int half;                        /* stored as binary16 */
     int probs;                       /* two T axes (attn/probs) */
@@ -71,6 +87,10 @@ typedef struct wdset {
     unsigned char *spare;            /* direct: the other band buffer, filled
                                         while `job` compresses */
     ikv_band_job job;                /* direct: the band being compressed */
+    int planes_known;                /* direct: the first band was stored,
+                                        and store_plane says what it showed */
+    unsigned char store_plane[IKV_MAX_PLANES]; /* byte planes that saved
+                                        under 10% in the first band */
     int in_flight;                   /* job was submitted and not finished
                                         (the writer's own flag: job.state
                                         belongs to the compressor's lock) */
@@ -123,7 +143,8 @@ int ikv_band_prepare(ikv_band_job *job);
 /* Per-thread scratch for compressing chunks (NULL: out of memory). */
 ikv_chunk_scratch *ikv_chunk_scratch_new(void);
 void ikv_chunk_scratch_free(ikv_chunk_scratch *s);
-/* Gathers, shuffles and deflates chunk c of a prepared band: 0 or -1. */
+/* Gathers, shuffles and deflates chunk c of a prepared band (a raw band:
+ * gathers it only, and s may be NULL): 0 or -1. */
 int ikv_band_compress_chunk(ikv_band_job *job, size_t c, ikv_chunk_scratch *s);
 /* Prepares the band and compresses every chunk on every OpenMP thread;
  * sets job->failed. */

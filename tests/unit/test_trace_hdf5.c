@@ -606,6 +606,94 @@ static void test_global_heap_stall(void)
     unlink(path);
 }
 
+/* ---- the band a capture ends on ---- */
+
+/* Writes T positions of the default signals, then checks in HDF5 that
+ * every stored chunk of `dset` (T along axis t_axis) went through shuffle
+ * and deflate except those of the last band, stored unfiltered, and that
+ * q reads back exactly. Returns the chunk length along T, or -1. */
+static int check_tail(int T, const char *dset, int t_axis)
+{
+    char path[512], err[1024];
+    path_in_tmp(path, sizeof path, "tail.h5");
+    ikv_trace_meta meta = ikv_synth_small_meta();
+    ikv_trace_spec spec = ikv_trace_writer_default_spec();
+    ikv_synth syn;
+    CU_ASSERT_FATAL(ikv_synth_init(&syn, &meta, NULL, 0, T, spec.topk, spec.entropy_k, 5, 0) == 0);
+    ikv_trace_writer *w;
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err), IKV_TRACE_OK);
+    for (int t = 0; t < T; t++) {
+        ikv_trace_row row;
+        ikv_synth_row(&syn, t, &row);
+        CU_ASSERT_EQUAL_FATAL(ikv_trace_write_position(w, &row), IKV_TRACE_OK);
+    }
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_close(w, 1, err, sizeof err), IKV_TRACE_OK);
+
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    hid_t dcpl = H5Dget_create_plist(d), space = H5Dget_space(d);
+    hsize_t chunk[4], n_chunks = 0;
+    CU_ASSERT_FATAL(H5Pget_chunk(dcpl, 4, chunk) > t_axis);
+    CU_ASSERT_EQUAL(H5Pget_nfilters(dcpl), 2); /* shuffle, deflate */
+    CU_ASSERT_FATAL(H5Dget_num_chunks(d, space, &n_chunks) >= 0);
+    const hsize_t last_band = (hsize_t)(T - 1) / chunk[t_axis] * chunk[t_axis];
+    int filtered = 0, raw = 0, wrong = 0;
+    for (hsize_t i = 0; i < n_chunks; i++) {
+        hsize_t offset[4];
+        unsigned mask = 99;
+        haddr_t addr;
+        hsize_t size;
+        CU_ASSERT_FATAL(H5Dget_chunk_info(d, space, i, offset, &mask, &addr, &size) >= 0);
+        const int in_tail = offset[t_axis] >= last_band;
+        wrong += mask != (in_tail ? 0x3u : 0u); /* bits 0, 1: shuffle, deflate skipped */
+        raw += in_tail;
+        filtered += !in_tail;
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT(raw > 0);
+    CU_ASSERT_EQUAL(filtered > 0, last_band > 0);
+    H5Sclose(space);
+    H5Pclose(dcpl);
+    H5Dclose(d);
+    H5Fclose(f);
+
+    ikv_trace_reader *r;
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&r, path, err, sizeof err), IKV_TRACE_OK);
+    const int L = meta.n_layers, H = meta.n_heads, hd = meta.head_dim;
+    float *back = malloc(ikv_trace_read_bytes(r, "qkv/q")); /* [H][T][d] */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    long bad = 0;
+    for (int l = 0; l < L; l++) {
+        CU_ASSERT_EQUAL(ikv_trace_read_layer(r, "qkv/q", l, back), IKV_TRACE_OK);
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < H; h++)
+                for (int c = 0; c < hd; c++)
+                    bad += back[((size_t)h * T + t) * hd + c] !=
+                           syn.q[(((size_t)t * L + l) * H + h) * hd + c];
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    free(back);
+    ikv_trace_close(r);
+    ikv_synth_free(&syn);
+    unlink(path);
+    return (int)chunk[t_axis];
+}
+
+/* The writer hands a full band to its compressor only when the next
+ * position arrives, and stores what is left at close unfiltered (no wait
+ * for its compression): ending inside a band, exactly on a band's end,
+ * and within the first band. */
+static void test_raw_tail(void)
+{
+    const int cq = check_tail(150, "/qkv/q", 2);
+    CU_ASSERT_FATAL(cq > 1 && 2 * cq <= 4096);
+    check_tail(2 * cq, "/qkv/q", 2);
+    check_tail(cq - 1, "/qkv/q", 2);
+    const int ce = check_tail(150, "/logits/entropy", 0);
+    CU_ASSERT_FATAL(ce > 1 && 2 * ce <= 8192);
+    check_tail(2 * ce, "/logits/entropy", 0);
+}
+
 static void add_suites(void)
 {
     static const ikv_test_case half[] = {
@@ -622,8 +710,12 @@ static void add_suites(void)
         {"corrupt chunk", test_corrupt_chunk},
         {"global heap that would hang HDF5", test_global_heap_stall},
         {NULL, NULL}};
+    static const ikv_test_case tail[] = {
+        {"last band stored unfiltered, earlier ones deflated", test_raw_tail},
+        {NULL, NULL}};
     ikv_test_suite("trace binary16", half);
     ikv_test_suite("trace rejects bad files", reject);
+    ikv_test_suite("trace writer's last band", tail);
 }
 
 int main(int argc, char **argv)
