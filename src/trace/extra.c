@@ -41,8 +41,8 @@ static int usable(ikv_trace_writer *w)
 {
     if (!w)
         return 0;
-    if (w->failed)
-        return 0; /* w->err still holds the failure */
+    if (w->failed || ikv_writer_file_ready(w) != IKV_TRACE_OK)
+        return 0; /* w->err holds the failure */
     return 1;
 }
 

@@ -17,6 +17,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -279,18 +281,19 @@ static void choose_chunk(const ikv_trace_writer *w, wdset *d, hsize_t *chunk,
     }
 }
 
-static int create_dataset(ikv_trace_writer *w, wdset *d)
+/* Shapes, chunking and buffer size of d: no HDF5 call, so that the file
+ * itself can be created on another thread (create_file). */
+static void plan_dataset(const ikv_trace_writer *w, wdset *d)
 {
     const ikv_dset_def *def = d->def;
-    hsize_t dims[IKV_TRACE_MAX_RANK], maxdims[IKV_TRACE_MAX_RANK], chunk[IKV_TRACE_MAX_RANK];
+    d->field = find_row_field(def->path);
     d->t_axis = -1;
     d->outer = 1;
     d->inner = 1;
     for (int i = 0; i < def->rank; i++) {
         ikv_axis ax = def->axes[i];
         int64_t n = ikv_axis_size(ax, &w->meta, w->n_slots, w->spec.topk, 0);
-        dims[i] = (hsize_t)n;
-        maxdims[i] = ax == IKV_AX_T ? H5S_UNLIMITED : (hsize_t)n;
+        d->dims[i] = (hsize_t)n;
         if (ax == IKV_AX_T) {
             if (d->t_axis < 0)
                 d->t_axis = i;
@@ -300,15 +303,28 @@ static int create_dataset(ikv_trace_writer *w, wdset *d)
             d->inner *= n;
         }
     }
-    d->field = find_row_field(def->path);
     d->probs = def->axes[def->rank - 1] == IKV_AX_T && def->rank > 1 &&
                def->axes[def->rank - 2] == IKV_AX_T;
     d->half = def->big && w->spec.dtype == IKV_TRACE_F16;
     d->esize = d->half ? 2 : 4;
-    size_t cache_bytes = 0;
-    choose_chunk(w, d, chunk, &cache_bytes);
+    choose_chunk(w, d, d->chunk, &d->cache_bytes);
+    /* Block buffer (a whole chunk length for direct writes); probs' grows
+     * with T and is sized at each block start. */
+    d->direct = ikv_direct_chunks_possible(w, d);
+    d->band = d->direct ? (int64_t)d->chunk[d->t_axis] : w->block;
+    d->band_t0 = 0;
+    if (!d->probs) /* in the writer's arena (allocate_buffers) */
+        d->buf_bytes = (size_t)d->outer * (size_t)d->band * (size_t)d->inner * d->esize;
+}
 
-    hid_t space = H5Screate_simple(def->rank, dims, maxdims);
+/* Creates planned dataset d in the file, with its attributes. */
+static int create_dataset(ikv_trace_writer *w, wdset *d)
+{
+    const ikv_dset_def *def = d->def;
+    hsize_t maxdims[IKV_TRACE_MAX_RANK];
+    for (int i = 0; i < def->rank; i++)
+        maxdims[i] = def->axes[i] == IKV_AX_T ? H5S_UNLIMITED : d->dims[i];
+    hid_t space = H5Screate_simple(def->rank, d->dims, maxdims);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
     hid_t lcpl = ikv_h5_lcpl();
@@ -317,14 +333,12 @@ static int create_dataset(ikv_trace_writer *w, wdset *d)
                               : H5Tcopy(H5T_IEEE_F32LE);
     int rc = -1;
     if (space >= 0 && dcpl >= 0 && dapl >= 0 && lcpl >= 0 && ftype >= 0 &&
-        H5Pset_chunk(dcpl, def->rank, chunk) >= 0 &&
+        H5Pset_chunk(dcpl, def->rank, d->chunk) >= 0 &&
         (w->spec.deflate_level == 0 ||
          (H5Pset_shuffle(dcpl) >= 0 && H5Pset_deflate(dcpl, (unsigned)w->spec.deflate_level) >= 0)) &&
-        (cache_bytes == 0 || H5Pset_chunk_cache(dapl, 12421, cache_bytes, 1.0) >= 0)) {
+        (d->cache_bytes == 0 || H5Pset_chunk_cache(dapl, 12421, d->cache_bytes, 1.0) >= 0)) {
         d->id = H5Dcreate2(w->file, def->path, ftype, space, lcpl, dcpl, dapl);
         if (d->id >= 0) {
-            memcpy(d->dims, dims, sizeof dims);
-            memcpy(d->chunk, chunk, sizeof chunk);
             rc = 0;
             if (ikv_h5_attr_write_string(d->id, "description", def->description) ||
                 (def->units[0] && ikv_h5_attr_write_string(d->id, "units", def->units)))
@@ -349,14 +363,71 @@ static int create_dataset(ikv_trace_writer *w, wdset *d)
         ikv_writer_fail(w, "cannot create dataset %s", def->path);
         return IKV_TRACE_EIO;
     }
-    /* Block buffer (a whole chunk length for direct writes); probs' grows
-     * with T and is sized at each block start. */
-    d->direct = ikv_direct_chunks_possible(w, d);
-    d->band = d->direct ? (int64_t)d->chunk[d->t_axis] : w->block;
-    d->band_t0 = 0;
-    if (!d->probs) /* in the writer's arena (allocate_buffers) */
-        d->buf_bytes = (size_t)d->outer * (size_t)d->band * (size_t)d->inner * d->esize;
     return IKV_TRACE_OK;
+}
+
+/* The HDF5 side of creation: the file, its root attributes and every
+ * planned dataset; then the first touch of the band buffers (about 10 us
+ * per 4 KiB page on a VM), so that the engine's thread does not pay it.
+ * Runs on w->create_thread while the caller starts the model. */
+static int create_file(ikv_trace_writer *w)
+{
+    w->file = H5Fcreate(w->temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    w->half_mem = ikv_h5_half_native_type();
+    if (w->file < 0 || w->half_mem < 0) {
+        ikv_writer_fail(w, "cannot create HDF5 file %s", w->temp_path);
+        return IKV_TRACE_EIO;
+    }
+    if (write_root_attrs(w) != 0) {
+        ikv_writer_fail(w, "cannot write the root attributes");
+        return IKV_TRACE_EIO;
+    }
+    for (int i = 0; i < w->n_ds; i++) {
+        int rc = create_dataset(w, &w->ds[i]);
+        if (rc != IKV_TRACE_OK)
+            return rc;
+    }
+    const size_t prefault_max = (size_t)64 << 20;
+    ikv_prefault(w->arena, w->arena_bytes < prefault_max ? w->arena_bytes : prefault_max);
+    return IKV_TRACE_OK;
+}
+
+static void *create_file_thread(void *arg)
+{
+    ikv_trace_writer *w = arg;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* error stacks are per thread */
+    w->create_rc = create_file(w);
+    return NULL;
+}
+
+/* Starts create_file on its own thread where HDF5 is thread-safe (else
+ * runs it here): IKV_TRACE_OK, or a failure of the synchronous path. */
+static int start_create_file(ikv_trace_writer *w)
+{
+    hbool_t safe = 0;
+    w->write_in_thread = H5is_library_threadsafe(&safe) >= 0 && safe;
+    if (w->write_in_thread) {
+        /* every signal blocked: handlers run on the caller's threads */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        w->creating = pthread_create(&w->create_thread, NULL, create_file_thread, w) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (w->creating)
+            return IKV_TRACE_OK;
+    }
+    return w->create_rc = create_file(w);
+}
+
+int ikv_writer_file_ready(ikv_trace_writer *w)
+{
+    if (w->creating) {
+        pthread_join(w->create_thread, NULL);
+        w->creating = 0;
+        if (w->create_rc != IKV_TRACE_OK)
+            w->failed = 1;
+    }
+    return w->create_rc;
 }
 
 /* One arena for every band buffer (two for direct writes: one fills
@@ -396,6 +467,7 @@ static int allocate_buffers(ikv_trace_writer *w)
 
 static void release(ikv_trace_writer *w)
 {
+    ikv_writer_file_ready(w); /* its thread writes w->file and the ids */
     ikv_compressor_free(w->compressor); /* before the buffers it reads */
     if (w->sync_fd >= 0)
         close(w->sync_fd);
@@ -496,29 +568,16 @@ int ikv_trace_writer_create(ikv_trace_writer **out, const char *final_path,
     }
     close(fd);
     w->sync_fd = open(w->temp_path, O_RDONLY | O_CLOEXEC); /* -1: no early writeback */
-    w->file = H5Fcreate(w->temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    w->half_mem = ikv_h5_half_native_type();
-    if (w->file < 0 || w->half_mem < 0) {
-        ikv_writer_fail(w, "cannot create HDF5 file %s", w->temp_path);
-        snprintf(err, errlen, "%s", w->err);
-        unlink(w->temp_path);
-        release(w);
-        return IKV_TRACE_EIO;
-    }
-    int rc = IKV_TRACE_OK;
-    if (write_root_attrs(w) != 0) {
-        ikv_writer_fail(w, "cannot write the root attributes");
-        rc = IKV_TRACE_EIO;
-    }
-    for (int i = 0; i < IKV_N_DSETS && rc == IKV_TRACE_OK; i++) {
+    for (int i = 0; i < IKV_N_DSETS; i++) {
         if (!(ikv_dset_defs[i].signal & w->spec.signals))
             continue;
         wdset *d = &w->ds[w->n_ds++];
         d->def = &ikv_dset_defs[i];
-        rc = create_dataset(w, d);
+        plan_dataset(w, d);
     }
+    int rc = allocate_buffers(w);
     if (rc == IKV_TRACE_OK)
-        rc = allocate_buffers(w);
+        rc = start_create_file(w);
     if (rc != IKV_TRACE_OK) {
         snprintf(err, errlen, "%s", w->err);
         ikv_trace_writer_abort(w);
@@ -581,12 +640,13 @@ static int finish_band(ikv_trace_writer *w, wdset *d)
  * and stores it. The band before must be finished. */
 static int start_band(ikv_trace_writer *w, wdset *d, int64_t n)
 {
+    int rc = ikv_writer_file_ready(w); /* the job takes d->id */
+    if (rc != IKV_TRACE_OK)
+        return rc;
     if (!w->compressor && !w->no_thread) {
         w->compressor = ikv_compressor_create();
         w->scratch = w->compressor ? ikv_chunk_scratch_new() : NULL;
         w->no_thread = !w->compressor || !w->scratch;
-        hbool_t safe = 0;
-        w->write_in_thread = H5is_library_threadsafe(&safe) >= 0 && safe;
     }
     ikv_band_job_init(&d->job, w, d, d->buf, n);
     d->job.write_when_done = w->write_in_thread;
@@ -620,6 +680,9 @@ static int finish_all_bands(ikv_trace_writer *w, int rc)
  * (IKV_SKIP_FILTERS) read back like any other. */
 static int store_raw_band(ikv_trace_writer *w, wdset *d, int64_t n)
 {
+    int rc = ikv_writer_file_ready(w);
+    if (rc != IKV_TRACE_OK)
+        return rc;
     ikv_band_job *job = &d->job;
     ikv_band_job_init(job, w, d, d->buf, n);
     job->raw = 1;
@@ -670,6 +733,9 @@ static int flush_block(ikv_trace_writer *w, int last)
         }
         if (n == 0)
             continue;
+        int ready = ikv_writer_file_ready(w);
+        if (ready != IKV_TRACE_OK)
+            return ready;
         hsize_t start[IKV_TRACE_MAX_RANK], count[IKV_TRACE_MAX_RANK], mdims[IKV_TRACE_MAX_RANK];
         for (int a = 0; a < def->rank; a++) {
             start[a] = 0;
@@ -793,7 +859,9 @@ int ikv_trace_writer_close(ikv_trace_writer *w, int complete, char *err, size_t 
         snprintf(err, errlen, "trace writer: close without a writer");
         return IKV_TRACE_EINVAL;
     }
-    int rc = w->failed ? IKV_TRACE_EIO : flush_block(w, 1);
+    int rc = ikv_writer_file_ready(w);
+    if (rc == IKV_TRACE_OK)
+        rc = w->failed ? IKV_TRACE_EIO : flush_block(w, 1);
     if (rc == IKV_TRACE_OK)
         rc = store_last_bands(w);
     if (rc == IKV_TRACE_OK && complete && w->n_written < w->meta.n_prompt) {

@@ -5,6 +5,8 @@
 #ifndef IKV_TRACE_WRITER_INTERNAL_H
 #define IKV_TRACE_WRITER_INTERNAL_H
 
+#include <pthread.h>
+
 #include "trace/internal.h"
 
 /* H5Dwrite_chunk's filter mask for a chunk stored as it is: bit i says
@@ -74,6 +76,7 @@ typedef struct wdset {
     int t_axis;                      /* index of the (first) T axis */
     hsize_t dims[IKV_TRACE_MAX_RANK]; /* current extent */
     hsize_t chunk[IKV_TRACE_MAX_RANK]; /* chunk shape */
+    size_t cache_bytes;              /* HDF5 chunk cache to ask for (0: default) */
     int64_t outer;                   /* product of the axes before T */
     int64_t inner;                   /* product of the axes after T (probs: W) */
     int direct;                      /* written as finished chunks (chunks.c) */
@@ -121,6 +124,9 @@ struct ikv_trace_writer {
                                    by the thread that compresses them */
     int sync_fd;                /* read-only descriptor of the temporary
                                    file, for early writeback; -1 if none */
+    pthread_t create_thread;    /* creating the file (create_file) */
+    int creating;               /* create_thread runs or was not joined */
+    int create_rc;              /* its result; w->err says why it failed */
     unsigned char *arena;       /* every band buffer but attn/probs' */
     size_t arena_bytes;
     char temp_path[4096];
@@ -175,6 +181,12 @@ int ikv_compressor_done(ikv_compressor *c, ikv_band_job *job);
  * (their state goes back to IKV_JOB_IDLE) and their results must be
  * cleared. */
 void ikv_compressor_free(ikv_compressor *c);
+
+/* Waits until the file and its datasets exist (they are created on a
+ * thread of their own while the caller goes on): IKV_TRACE_OK, or the
+ * creation's failure (w->err, and the writer is failed). Before any use
+ * of w->file or a dataset id. */
+int ikv_writer_file_ready(ikv_trace_writer *w);
 
 /* Sets w->err to "final_path: message (HDF5: detail)". */
 void ikv_writer_fail(ikv_trace_writer *w, const char *fmt, ...)

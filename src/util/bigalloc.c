@@ -67,3 +67,19 @@ void ikv_big_free(void *p, size_t bytes)
     free(p);
 }
 #endif
+
+void ikv_prefault(void *p, size_t bytes)
+{
+#if defined(HAVE_MADVISE) && defined(__linux__) && defined(MADV_POPULATE_WRITE)
+    const uintptr_t page = 4096;
+    if (!p || bytes == 0)
+        return;
+    /* whole pages: the ones around the buffer are the process's own too,
+     * and their contents stay as they are */
+    uintptr_t first = (uintptr_t)p / page * page;
+    uintptr_t end = ((uintptr_t)p + bytes + page - 1) / page * page;
+    madvise((void *)first, end - first, MADV_POPULATE_WRITE); /* a hint: errors ignored */
+#else
+    (void)p, (void)bytes;
+#endif
+}

@@ -15,5 +15,9 @@
 void *ikv_big_alloc(size_t bytes);
 /* Frees a buffer from ikv_big_alloc of the same size; NULL is ignored. */
 void ikv_big_free(void *p, size_t bytes);
+/* Faults in the pages under [p, p + bytes) for writing without changing
+ * a byte (Linux's MADV_POPULATE_WRITE, 5.14 on), so that another thread
+ * may go on writing to them meanwhile; does nothing where unsupported. */
+void ikv_prefault(void *p, size_t bytes);
 
 #endif
