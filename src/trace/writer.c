@@ -638,7 +638,7 @@ static int finish_band(ikv_trace_writer *w, wdset *d)
 /* Starts compressing d's buffer (n positions) in the background and gives
  * d its spare buffer; without a thread, compresses it here on every core
  * and stores it. The band before must be finished. */
-static int start_band(ikv_trace_writer *w, wdset *d, int64_t n)
+static int start_band(ikv_trace_writer *w, wdset *d, int64_t n, int deflate_all_planes)
 {
     int rc = ikv_writer_file_ready(w); /* the job takes d->id */
     if (rc != IKV_TRACE_OK)
@@ -649,6 +649,8 @@ static int start_band(ikv_trace_writer *w, wdset *d, int64_t n)
         w->no_thread = !w->compressor || !w->scratch;
     }
     ikv_band_job_init(&d->job, w, d, d->buf, n);
+    if (deflate_all_planes)
+        memset(d->job.store_plane, 0, sizeof d->job.store_plane);
     d->job.write_when_done = w->write_in_thread;
     d->band_t0 += n;
     if (w->no_thread)
@@ -694,7 +696,11 @@ static int store_raw_band(ikv_trace_writer *w, wdset *d, int64_t n)
 }
 
 /* At close: every band still in compression, then what each direct-write
- * dataset's buffer holds (its last band, full or not), stored raw. */
+ * dataset's buffer holds (its last band). More than half a band is stored
+ * raw; less is compressed by both threads with every byte plane deflated,
+ * since its chunks are padded with zeros. Either way close waits for at
+ * most half a band of compression and stores at most half a band of
+ * padding. */
 static int store_last_bands(ikv_trace_writer *w)
 {
     int rc = finish_all_bands(w, IKV_TRACE_OK);
@@ -702,8 +708,9 @@ static int store_last_bands(ikv_trace_writer *w)
         wdset *d = &w->ds[i];
         const int64_t held = w->n_written - d->band_t0;
         if (d->direct && held > 0)
-            rc = store_raw_band(w, d, held);
+            rc = 2 * held > d->band ? store_raw_band(w, d, held) : start_band(w, d, held, 1);
     }
+    rc = finish_all_bands(w, rc);
     if (rc != IKV_TRACE_OK)
         w->failed = 1;
     return rc;
@@ -806,7 +813,7 @@ int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
         if (d->direct && t - d->band_t0 == d->band) {
             int rc = d->in_flight ? finish_band(w, d) : IKV_TRACE_OK;
             if (rc == IKV_TRACE_OK)
-                rc = start_band(w, d, d->band);
+                rc = start_band(w, d, d->band, 0);
             if (rc != IKV_TRACE_OK) {
                 w->failed = 1;
                 return rc;
