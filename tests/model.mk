@@ -31,7 +31,7 @@ tests_unit_test_model_kernels_LDADD = $(MODEL_TEST_LDADD)
 # the same tests on the portable fallback of the vector code
 tests_unit_test_model_kernels_portable_SOURCES = tests/unit/test_model_kernels.c \
 	tests/unit/gguf_writer.c tests/unit/gguf_writer.h \
-	src/model/kernels.c src/model/kernels_q8.c src/model/wtype.c src/model/sha256.c
+	src/model/kernels.c src/model/kernels_q8.c src/model/kernels_bf16.c src/model/wtype.c src/model/sha256.c
 tests_unit_test_model_kernels_portable_CFLAGS = $(MODEL_TEST_CFLAGS) -DIKV_PORTABLE_KERNELS
 tests_unit_test_model_kernels_portable_LDADD = $(UNIT_LDADD)
 tests_unit_test_model_sampler_SOURCES = tests/unit/test_model_sampler.c

@@ -21,6 +21,7 @@
 
 #include "model/half.h"
 #include "model/kernels.h"
+#include "model/kernels_bf16.h"
 #include "model/kernels_q8.h"
 #include "model/status.h"
 
@@ -481,6 +482,10 @@ void ikv_q8_activations(const float *x, int cols, float *out)
 
 size_t ikv_matvec_workspace(const ikv_matrix *w)
 {
+#if defined(IKV_BF16DP)
+    if (w->type == IKV_WTYPE_BF16)
+        return ikv_bf16_matvec_scratch(w->cols);
+#endif
     if (w->type != IKV_WTYPE_Q8_0)
         return 0;
 #if defined(IKV_VNNI)
@@ -492,6 +497,14 @@ size_t ikv_matvec_workspace(const ikv_matrix *w)
 
 int ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads, ikv_workspace *ws)
 {
+#if defined(IKV_BF16DP)
+    if (w->type == IKV_WTYPE_BF16) {
+        if (ikv_workspace_reserve(ws, ikv_bf16_matvec_scratch(w->cols)) != IKV_OK)
+            return IKV_ENOMEM;
+        ikv_bf16_matvec(w, x, y, n_threads, ws->buf);
+        return IKV_OK;
+    }
+#endif
     if (w->type != IKV_WTYPE_Q8_0) {
         matvec_float(w, x, y, n_threads);
         return IKV_OK;

@@ -1,7 +1,7 @@
 /*
  * The vector code the kernels compile to, chosen once for every kernel
- * file: AVX-512F (with VNNI for Q8_0 products when the compiler targets
- * it), else AVX2+FMA+F16C, else portable C (also forced by defining
+ * file: AVX-512F (with VNNI for Q8_0 products and BF16 for bfloat16
+ * products when the compiler targets them), else AVX2+FMA+F16C, else portable C (also forced by defining
  * IKV_PORTABLE_KERNELS, which the tests use to check one against the
  * other). Also the helpers the kernels and the forward pass share.
  * Private to src/model.
@@ -23,6 +23,9 @@
 #define IKV_SIMD512 1
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #define IKV_VNNI 1 /* int8 dot products: vpdpbusd */
+#endif
+#if defined(__AVX512BF16__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define IKV_BF16DP 1 /* bfloat16 dot products: vdpbf16ps */
 #endif
 #endif
 #include <immintrin.h>

@@ -12,6 +12,7 @@ libikvmodel_la_SOURCES = \
 	src/model/gguf.h src/model/gguf.c \
 	src/model/kernels.h src/model/kernels_isa.h src/model/kernels.c \
 	src/model/kernels_q8.h src/model/kernels_q8.c \
+	src/model/kernels_bf16.h src/model/kernels_bf16.c \
 	src/model/model.h src/model/model_internal.h src/model/model.c \
 	src/model/llama2c.c \
 	src/model/gguf_model.c \
