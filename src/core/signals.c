@@ -129,8 +129,25 @@ float ikv_evolution(const float *a, const float *b, int n)
 {
     if (!a || !b || n <= 0)
         return 0.0f;
+    /* double sums over 8 lanes, so that the loop vectorises (a residual
+     * stream of 2048 floats, per layer and position, in a capture) */
+    enum { LANES = 8 };
+    double ab_lane[LANES] = {0}, aa_lane[LANES] = {0}, bb_lane[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            const double x = a[i + j], y = b[i + j];
+            ab_lane[j] += x * y;
+            aa_lane[j] += x * x;
+            bb_lane[j] += y * y;
+        }
     double ab = 0.0, aa = 0.0, bb = 0.0;
-    for (int i = 0; i < n; i++) {
+    for (int j = 0; j < LANES; j++) {
+        ab += ab_lane[j];
+        aa += aa_lane[j];
+        bb += bb_lane[j];
+    }
+    for (; i < n; i++) {
         ab += (double)a[i] * (double)b[i];
         aa += (double)a[i] * (double)a[i];
         bb += (double)b[i] * (double)b[i];
@@ -139,7 +156,6 @@ float ikv_evolution(const float *a, const float *b, int n)
         return 0.0f;
     return (float)(1.0 - ab / sqrt(aa * bb));
 }
-
 /* 1 if x[a] ranks before x[b]: larger first, NaN after every number,
  * equal values by index. */
 static int ranks_before(const float *x, int32_t a, int32_t b)
