@@ -42,6 +42,8 @@
 /* Deflated bands go to the background thread when full: shorter bands
  * start that work sooner and leave less of it for close. */
 #define STREAM_BAND_BUDGET (16 * 1024)
+/* Band bytes between two starts of the file's writeback (chunks.c). */
+#define SYNC_EVERY (256 * 1024)
 #define DEFAULT_BLOCK 64
 #define MAX_BLOCK 4096 /* buffers hold a block of every selected signal */
 
@@ -651,6 +653,11 @@ static int start_band(ikv_trace_writer *w, wdset *d, int64_t n, int deflate_all_
     ikv_band_job_init(&d->job, w, d, d->buf, n);
     if (deflate_all_planes)
         memset(d->job.store_plane, 0, sizeof d->job.store_plane);
+    w->unsynced += (size_t)d->outer * (size_t)n * (size_t)d->inner * d->esize;
+    if (w->unsynced >= SYNC_EVERY) {
+        d->job.sync_after = 1;
+        w->unsynced = 0;
+    }
     d->job.write_when_done = w->write_in_thread;
     d->band_t0 += n;
     if (w->no_thread)
@@ -784,6 +791,19 @@ static int flush_block(ikv_trace_writer *w, int last)
     return IKV_TRACE_OK;
 }
 
+/* memcpy, with the sizes of small models' rows (one head of d = 8 or
+ * 16, one value) as constants the compiler turns into a move or two: a
+ * stories260K position copies about a hundred such rows. */
+static inline void copy_row(unsigned char *dst, const unsigned char *src, size_t bytes)
+{
+    switch (bytes) {
+    case 4: memcpy(dst, src, 4); break;
+    case 32: memcpy(dst, src, 32); break;
+    case 64: memcpy(dst, src, 64); break;
+    default: memcpy(dst, src, bytes); break;
+    }
+}
+
 int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
 {
     if (!w || !row)
@@ -846,7 +866,7 @@ int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
                     dst[e] = ikv_f32_to_f16(f);
                 }
             } else {
-                memcpy(d->buf + dst_off * 4, s, src_stride);
+                copy_row(d->buf + dst_off * 4, s, src_stride);
             }
             if (d->probs) /* keys after the query: zero (+0.0 in both types) */
                 memset(d->buf + (dst_off + row_inner) * d->esize, 0,

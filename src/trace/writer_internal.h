@@ -40,6 +40,8 @@ typedef struct ikv_band_job {
     int level;                             /* zlib level, 1..9 */
     unsigned char store_plane[IKV_MAX_PLANES]; /* 1: plane k in stored
                                               blocks (it did not compress) */
+    int sync_after;                        /* start the file's writeback
+                                              once written */
     int raw;                               /* store the chunks unfiltered
                                               (IKV_SKIP_FILTERS): the band
                                               left at close */
@@ -124,6 +126,8 @@ struct ikv_trace_writer {
                                    by the thread that compresses them */
     int sync_fd;                /* read-only descriptor of the temporary
                                    file, for early writeback; -1 if none */
+    size_t unsynced;            /* band bytes handed over since the last
+                                   job that starts the writeback */
     pthread_t create_thread;    /* creating the file (create_file) */
     int creating;               /* create_thread runs or was not joined */
     int create_rc;              /* its result; w->err says why it failed */
