@@ -110,8 +110,7 @@ static void attend(const ikv_session *s, int l, int t, int h, int n_keys, float 
     const float scale = 1.0f / sqrtf((float)d);
     const float *q = s->q + (size_t)t * s->qd + (size_t)h * d;
     const float *keys = cache_at(s, s->k_cache, l, g);
-    for (int j = 0; j < n_keys; j++)
-        row[j] = ikv_dot_f32(q, keys + (size_t)j * d, d) * scale;
+    ikv_scaled_scores(q, keys, n_keys, d, scale, row);
     softmax(row, n_keys);
     ikv_weighted_rows(row, cache_at(s, s->v_cache, l, g), n_keys, d,
                       s->att + (size_t)t * s->qd + (size_t)h * d);

@@ -520,6 +520,22 @@ int ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads, ikv
     return IKV_OK;
 }
 
+void ikv_scaled_scores(const float *q, const float *k, int n, int d, float scale, float *row)
+{
+#if defined(IKV_SIMD256)
+    if (d == 8) {
+        /* short heads (stories260K): one vector a key, no call; the same
+         * product and lane sum as ikv_dot_f32's */
+        const __m256 qv = _mm256_loadu_ps(q);
+        for (int j = 0; j < n; j++)
+            row[j] = ikv_hsum256(_mm256_mul_ps(qv, _mm256_loadu_ps(k + (size_t)j * 8))) * scale;
+        return;
+    }
+#endif
+    for (int j = 0; j < n; j++)
+        row[j] = ikv_dot_f32(q, k + (size_t)j * d, d) * scale;
+}
+
 /* out[0..d) = sum_j p[j] * v[j][0..d): the value half of attention, with
  * the output held in registers across all rows (d up to 128 per pass). */
 void ikv_weighted_rows(const float *p, const float *v, int n, int d, float *out)
@@ -545,6 +561,15 @@ void ikv_weighted_rows(const float *p, const float *v, int n, int d, float *out)
             if (k < vecs)
                 _mm512_storeu_ps(out + c0 + 16 * k, acc[k]);
         c0 += 16 * vecs;
+    }
+#endif
+#if defined(IKV_SIMD256)
+    if (d - c0 == 8) { /* short heads: the sum stays in a register (as axpy's) */
+        __m256 acc = _mm256_setzero_ps();
+        for (int j = 0; j < n; j++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + (size_t)j * d + c0), acc);
+        _mm256_storeu_ps(out + c0, acc);
+        return;
     }
 #endif
     /* columns left over (or every column without AVX-512) */

@@ -78,6 +78,10 @@ void ikv_axpy(float a, const float *x, float *y, int n); /* y += a x */
  * NaN for NaN. Vector code where compiled in, else expf. */
 void ikv_exp_nonpositive(float *x, int n);
 /* out = sum_j p[j] v[j]: the value side of attention. */
+/* row[j] = (q . k[j]) * scale for j < n: the scores of one query, as n
+ * calls of ikv_dot_f32 would give them (bit for bit). */
+void ikv_scaled_scores(const float *q /* [d] */, const float *k /* [n][d] */, int n, int d, float scale,
+                       float *row /* [n] */);
 void ikv_weighted_rows(const float *p /* [n] */, const float *v /* [n][d] */, int n, int d,
                        float *out /* [d] */);
 

@@ -334,6 +334,36 @@ static void test_dot_axpy_row(void)
     ikv_axpy(0.5f, a, y, 67);
     for (int i = 0; i < 67; i++)
         CU_ASSERT(fabs(y[i] - (y0[i] + 0.5 * a[i])) < 1e-6);
+    /* the fast paths for short heads give what the generic calls give,
+     * bit for bit: scores as ikv_dot_f32 per key, weighted rows as zero
+     * plus one ikv_axpy per row (the leftover columns' path) */
+    const int heads[] = {1, 7, 8, 9, 16, 24, 64};
+    int differ = 0;
+    for (size_t hi = 0; hi < sizeof heads / sizeof heads[0]; hi++) {
+        const int d = heads[hi], n = 37;
+        float *k = malloc((size_t)n * d * sizeof *k), q[64], row[37], p[37], out[64], ref[64];
+        for (int i = 0; i < n * d; i++)
+            k[i] = uniform();
+        for (int c = 0; c < d; c++)
+            q[c] = uniform();
+        ikv_scaled_scores(q, k, n, d, 0.353553f, row);
+        for (int j = 0; j < n; j++) {
+            float expect = ikv_dot_f32(q, k + (size_t)j * d, d) * 0.353553f;
+            differ += memcmp(&row[j], &expect, sizeof expect) != 0;
+            p[j] = uniform();
+        }
+        if (d % 16 == 8) { /* the columns after the 512-bit vectors */
+            const int c0 = d - 8;
+            ikv_weighted_rows(p, k, n, d, out);
+            for (int c = c0; c < d; c++)
+                ref[c] = 0.0f;
+            for (int j = 0; j < n; j++)
+                ikv_axpy(p[j], k + (size_t)j * d + c0, ref + c0, 8);
+            differ += memcmp(out + c0, ref + c0, 8 * sizeof *out) != 0;
+        }
+        free(k);
+    }
+    CU_ASSERT_EQUAL(differ, 0);
     test_matrix t;
     make_matrix(&t, IKV_WTYPE_Q8_0, 3, 96);
     float row[96];
