@@ -170,16 +170,19 @@ static void attend_tile(const ikv_session *s, int l, int h, int first, int nq, i
         for (int q = 0; q < QT; q++)
             sum[q] += row[q];
     }
-    for (int i = 0; i < d * QT; i++)
-        ot[i] = 0.0f;
-    for (int j = 0; j < nk; j++) {
-        const float *row = pt + (size_t)j * QT, *vj = values + (size_t)j * d;
-        for (int c = 0; c < d; c++) {
-            const float vc = vj[c];
-            float *restrict oc = ot + (size_t)c * QT;
+    /* one column of values at a time, its QT sums in a local array (in
+     * registers: GCC vectorised the loop into ot only as scalar code);
+     * each sum still adds the keys in order, as before */
+    for (int c = 0; c < d; c++) {
+        float acc[QT] = {0};
+        for (int j = 0; j < nk; j++) {
+            const float *row = pt + (size_t)j * QT;
+            const float vc = values[(size_t)j * d + c];
             for (int q = 0; q < QT; q++)
-                oc[q] += row[q] * vc;
+                acc[q] += row[q] * vc;
         }
+        for (int q = 0; q < QT; q++)
+            ot[(size_t)c * QT + q] = acc[q];
     }
     for (int q = 0; q < nq; q++) {
         float *out = s->att + (size_t)(first + q) * s->qd + (size_t)h * d;
