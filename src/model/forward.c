@@ -14,8 +14,9 @@
 #include "model/kernels_isa.h"
 #include "model/session_internal.h"
 
-/* Attention work (multiply-adds) below which one thread does it all. */
-#define ATTENTION_PARALLEL_MIN 32768
+/* Attention work (query-key pairs x head size) below which one thread
+ * does it all (a parallel region costs more than it saves there). */
+#define ATTENTION_PARALLEL_MIN (1 << 21)
 
 static float *cache_at(const ikv_session *s, float *cache, int l, int g)
 {
@@ -307,10 +308,7 @@ static void layer_forward(ikv_session *s, int l, int n)
     rmsnorm_rows(s->xb, s->x, lw->ffn_norm, n, D, eps);
     ikv_matmul(&lw->w_gate, s->xb, n, s->hb, nt, &s->ws);
     ikv_matmul(&lw->w_up, s->xb, n, s->hb2, nt, &s->ws);
-    for (size_t i = 0; i < (size_t)n * s->F; i++) {
-        float gate = s->hb[i];
-        s->hb[i] = gate / (1.0f + expf(-gate)) * s->hb2[i];
-    }
+    ikv_swiglu(s->hb, s->hb2, (size_t)n * s->F);
     ikv_matmul(&lw->w_down, s->hb, n, s->xb, nt, &s->ws);
     add_rows(s->x, s->xb, n, D);
 

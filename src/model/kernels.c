@@ -536,6 +536,26 @@ void ikv_scaled_scores(const float *q, const float *k, int n, int d, float scale
         row[j] = ikv_dot_f32(q, k + (size_t)j * d, d) * scale;
 }
 
+void ikv_swiglu(float *gate, const float *up, size_t n)
+{
+    size_t i = 0;
+#if defined(IKV_SIMD512)
+    /* silu(g) = g / (1 + e^-g) from e = e^-|g| (never overflows):
+     * g / (1 + e) for g >= 0, g e / (1 + e) below */
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 g = _mm512_loadu_ps(gate + i);
+        const __m512 e = exp_nonpositive16(_mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(g), sign)));
+        const __mmask16 negative = _mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_LT_OQ);
+        const __m512 num = _mm512_mask_mul_ps(g, negative, g, e);
+        _mm512_storeu_ps(gate + i, _mm512_mul_ps(_mm512_div_ps(num, _mm512_add_ps(one, e)), _mm512_loadu_ps(up + i)));
+    }
+#endif
+    for (; i < n; i++)
+        gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
 /* out[0..d) = sum_j p[j] * v[j][0..d): the value half of attention, with
  * the output held in registers across all rows (d up to 128 per pass). */
 void ikv_weighted_rows(const float *p, const float *v, int n, int d, float *out)

@@ -77,6 +77,9 @@ void ikv_axpy(float a, const float *x, float *y, int n); /* y += a x */
  * maximum): within 4 ulp of expf on [-87, 0], 0 below -87 and for -inf,
  * NaN for NaN. Vector code where compiled in, else expf. */
 void ikv_exp_nonpositive(float *x, int n);
+/* gate[i] = silu(gate[i]) * up[i] (SwiGLU), silu(g) = g / (1 + e^-g):
+ * with the vector exp where compiled in (within a few ulp of expf). */
+void ikv_swiglu(float *gate /* [n] */, const float *up /* [n] */, size_t n);
 /* out = sum_j p[j] v[j]: the value side of attention. */
 /* row[j] = (q . k[j]) * scale for j < n: the scores of one query, as n
  * calls of ikv_dot_f32 would give them (bit for bit). */

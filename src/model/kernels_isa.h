@@ -72,10 +72,12 @@ static inline float ikv_q8_scale(const uint8_t *blk)
 }
 
 /* Matrices smaller than this (weights) are not worth a parallel region,
- * nor products of fewer multiply-adds than IKV_PARALLEL_MIN_MACS (a
- * parallel region costs a few microseconds). */
+ * nor products of fewer multiply-adds than IKV_PARALLEL_MIN_MACS: waking
+ * a passive OpenMP thread on a VM costs tens of microseconds, and
+ * stories260K's prefill on 2 threads ran at 60% of its 1-thread speed
+ * with the limit at 2^20. */
 #define IKV_PARALLEL_MIN_WEIGHTS 65536
-#define IKV_PARALLEL_MIN_MACS (1 << 20)
+#define IKV_PARALLEL_MIN_MACS (1 << 23)
 
 /* Y[t][r] = Y^T[r][t] for t < n, r < rows (one thread's share of the
  * rows when called inside a parallel region). */

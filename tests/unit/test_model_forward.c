@@ -155,6 +155,24 @@ static void test_gqa_and_mha(void)
     check_against_reference(&o, 9, 2, 1e-4);
 }
 
+/* Big enough for the parallel paths on 2 threads: every projection
+ * (256 x 256 x 136 tokens, over IKV_PARALLEL_MIN_MACS) and the prefill
+ * attention (136 queries x 8 heads x 136 keys x 32, over its own
+ * threshold), by queries and by query tiles; smaller models run these
+ * on one thread. */
+static void test_parallel_sizes(void)
+{
+    ref_options o = ref_default_options();
+    o.dim = 256;
+    o.hidden_dim = 512;
+    o.n_heads = 8;
+    o.n_kv_heads = 4;
+    o.context = 160;
+    check_against_reference(&o, 136, 2, 1e-4); /* head size 32: per query */
+    o.n_heads = 16;
+    check_against_reference(&o, 136, 2, 1e-4); /* head size 16: query tiles */
+}
+
 static void test_architectures(void)
 {
     ref_options o = ref_default_options();
@@ -447,6 +465,7 @@ static void add_suites(void)
         {"widths that fit no vector or tile", test_odd_sizes},
         {"GQA, MHA and MQA", test_gqa_and_mha},
         {"qwen2 (biases, NEOX RoPE) and mistral", test_architectures},
+        {"sizes that take the parallel paths", test_parallel_sizes},
         {"RoPE scaling: llama3, rope_freqs, linear, partial", test_rope_scaling},
         {"prefill longer than one batch", test_long_prefill_in_pieces},
         {NULL, NULL}};

@@ -489,6 +489,31 @@ static void test_sha256_vectors(void)
     free(a);
 }
 
+/* SwiGLU's silu(g) * u against double, on [-100, 100] (both exp
+ * branches, and e^-|g| underflowing past 87) and vector tails. */
+static void test_swiglu(void)
+{
+    enum { N = 2003 };
+    float *g = malloc(N * sizeof *g), *u = malloc(N * sizeof *u), *g0 = malloc(N * sizeof *g0);
+    for (int i = 0; i < N; i++) {
+        g[i] = g0[i] = i < 1000 ? -100.0f + 0.2f * (float)i : 8.0f * uniform();
+        u[i] = uniform();
+    }
+    ikv_swiglu(g, u, N);
+    double worst = 0.0;
+    for (int i = 0; i < N; i++) {
+        const double x = g0[i], expect = x / (1.0 + exp(-x)) * u[i];
+        /* relative, down to 1e-30 (far-negative gates give denormals) */
+        worst = fmax(worst, fabs(g[i] - expect) / fmax(fabs(expect), 1e-30));
+    }
+    if (!(worst < 2e-6))
+        printf("\n    swiglu: worst relative error %g ", worst);
+    CU_ASSERT(worst < 2e-6);
+    free(g);
+    free(u);
+    free(g0);
+}
+
 static void add_suites(void)
 {
     static const ikv_test_case kernels[] = {
@@ -499,6 +524,7 @@ static void add_suites(void)
         {"Q8_0 activations: rounding, zeros, NaN", test_q8_activations},
         {"exp of softmax scores: accuracy, limits, tails", test_exp_nonpositive},
         {"dot, axpy, weighted rows, row lookup", test_dot_axpy_row},
+        {"SwiGLU", test_swiglu},
         {NULL, NULL}};
     static const ikv_test_case formats[] = {
         {"half precision, all 65536 values and rounding", test_half_exhaustive},
