@@ -182,7 +182,7 @@ int ikv_compressor_done(ikv_compressor *c, ikv_band_job *job)
     return done;
 }
 
-void ikv_compressor_free(ikv_compressor *c)
+void ikv_compressor_stop(ikv_compressor *c)
 {
     if (!c)
         return;
@@ -193,6 +193,13 @@ void ikv_compressor_free(ikv_compressor *c)
     c->head = c->tail = NULL;
     pthread_cond_signal(&c->work);
     pthread_mutex_unlock(&c->lock);
+}
+
+void ikv_compressor_free(ikv_compressor *c)
+{
+    if (!c)
+        return;
+    ikv_compressor_stop(c);
     pthread_join(c->thread, NULL);
     pthread_cond_destroy(&c->finished);
     pthread_cond_destroy(&c->work);

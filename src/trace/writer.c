@@ -891,6 +891,8 @@ int ikv_trace_writer_close(ikv_trace_writer *w, int complete, char *err, size_t 
         rc = w->failed ? IKV_TRACE_EIO : flush_block(w, 1);
     if (rc == IKV_TRACE_OK)
         rc = store_last_bands(w);
+    /* no band is left: the thread may end while HDF5 closes the file */
+    ikv_compressor_stop(w->compressor);
     if (rc == IKV_TRACE_OK && complete && w->n_written < w->meta.n_prompt) {
         ikv_writer_msg(w, "cannot mark complete: %lld positions written, fewer than n_prompt = %d",
                        (long long)w->n_written, w->meta.n_prompt);

@@ -181,9 +181,11 @@ void ikv_compressor_submit(ikv_compressor *c, ikv_band_job *job);
 void ikv_compressor_wait(ikv_compressor *c, ikv_band_job *job, ikv_chunk_scratch *scratch);
 /* 1 if the job is done (never blocks on the compression itself). */
 int ikv_compressor_done(ikv_compressor *c, ikv_band_job *job);
-/* Stops the thread after its current chunk; queued jobs are dropped
- * (their state goes back to IKV_JOB_IDLE) and their results must be
- * cleared. */
+/* Asks the thread to end after its current chunk, without waiting;
+ * queued jobs are dropped (their state goes back to IKV_JOB_IDLE) and
+ * their results must be cleared. */
+void ikv_compressor_stop(ikv_compressor *c);
+/* Stops the thread (if not yet), waits for it and frees everything. */
 void ikv_compressor_free(ikv_compressor *c);
 
 /* Waits until the file and its datasets exist (they are created on a
