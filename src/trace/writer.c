@@ -58,6 +58,24 @@ static void vset(ikv_trace_writer *w, int with_detail, const char *fmt, va_list 
     ikv_join_msg(w->err, sizeof w->err, w->final_path, msg, detail);
 }
 
+/* As ikv_writer_fail, into w->create_err: the creating thread's own
+ * buffer (the caller's thread may be writing w->err meanwhile). */
+static void create_fail(ikv_trace_writer *w, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void create_fail(ikv_trace_writer *w, const char *fmt, ...)
+{
+    char msg[512], detail[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ikv_h5_detail(detail, sizeof detail);
+    ikv_join_msg(w->create_err, sizeof w->create_err, w->final_path, msg, detail);
+}
+
 void ikv_writer_fail(ikv_trace_writer *w, const char *fmt, ...)
 {
     va_list ap;
@@ -362,7 +380,7 @@ static int create_dataset(ikv_trace_writer *w, wdset *d)
     if (space >= 0)
         H5Sclose(space);
     if (rc != 0) {
-        ikv_writer_fail(w, "cannot create dataset %s", def->path);
+        create_fail(w, "cannot create dataset %s", def->path);
         return IKV_TRACE_EIO;
     }
     return IKV_TRACE_OK;
@@ -377,11 +395,11 @@ static int create_file(ikv_trace_writer *w)
     w->file = H5Fcreate(w->temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     w->half_mem = ikv_h5_half_native_type();
     if (w->file < 0 || w->half_mem < 0) {
-        ikv_writer_fail(w, "cannot create HDF5 file %s", w->temp_path);
+        create_fail(w, "cannot create HDF5 file %s", w->temp_path);
         return IKV_TRACE_EIO;
     }
     if (write_root_attrs(w) != 0) {
-        ikv_writer_fail(w, "cannot write the root attributes");
+        create_fail(w, "cannot write the root attributes");
         return IKV_TRACE_EIO;
     }
     for (int i = 0; i < w->n_ds; i++) {
@@ -418,7 +436,10 @@ static int start_create_file(ikv_trace_writer *w)
         if (w->creating)
             return IKV_TRACE_OK;
     }
-    return w->create_rc = create_file(w);
+    w->create_rc = create_file(w);
+    if (w->create_rc != IKV_TRACE_OK)
+        memcpy(w->err, w->create_err, sizeof w->err);
+    return w->create_rc;
 }
 
 int ikv_writer_file_ready(ikv_trace_writer *w)
@@ -426,8 +447,10 @@ int ikv_writer_file_ready(ikv_trace_writer *w)
     if (w->creating) {
         pthread_join(w->create_thread, NULL);
         w->creating = 0;
-        if (w->create_rc != IKV_TRACE_OK)
+        if (w->create_rc != IKV_TRACE_OK) {
             w->failed = 1;
+            memcpy(w->err, w->create_err, sizeof w->err);
+        }
     }
     return w->create_rc;
 }

@@ -130,7 +130,9 @@ struct ikv_trace_writer {
                                    job that starts the writeback */
     pthread_t create_thread;    /* creating the file (create_file) */
     int creating;               /* create_thread runs or was not joined */
-    int create_rc;              /* its result; w->err says why it failed */
+    int create_rc;              /* its result; create_err says why it
+                                   failed, copied to err once joined */
+    char create_err[1024];      /* written by create_thread only */
     unsigned char *arena;       /* every band buffer but attn/probs' */
     size_t arena_bytes;
     char temp_path[4096];
