@@ -12,6 +12,12 @@
  * but attn/probs) keep a whole chunk length instead, [outer][band][inner],
  * which is several blocks for small per-position data. attn/probs is
  * [L'][H][B][W] with W = t0 + B columns, zero above the diagonal.
+ *
+ * Where HDF5 is thread-safe the file and its datasets are created on a
+ * thread of their own (create_file) while the caller starts its model;
+ * whatever needs the file waits for it (ikv_writer_file_ready). At close
+ * the band each finished-chunk dataset ends on is stored raw or
+ * compressed, whichever keeps close short (store_last_bands).
  */
 #include "config.h"
 
