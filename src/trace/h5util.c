@@ -81,6 +81,18 @@ void ikv_join_msg(char *out, size_t outlen, const char *path, const char *msg,
         one_line(out);
 }
 
+void ikv_h5_vmessage(char *out, size_t outlen, const char *path, int with_detail, const char *fmt,
+                     va_list ap)
+{
+    char msg[512], detail[256] = "";
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (with_detail)
+        ikv_h5_detail(detail, sizeof detail);
+    else
+        H5Eclear2(H5E_DEFAULT);
+    ikv_join_msg(out, outlen, path, msg, detail);
+}
+
 int ikv_h5_exists(hid_t file, const char *abs_path)
 {
     char part[1024];

@@ -6,6 +6,7 @@
 #define IKV_TRACE_INTERNAL_H
 
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 #include <hdf5.h>
@@ -87,6 +88,11 @@ void ikv_h5_detail(char *buf, size_t buflen);
 /* out = "path: msg" or "path: msg (HDF5: detail)", truncated to outlen. */
 void ikv_join_msg(char *out, size_t outlen, const char *path, const char *msg,
                   const char *detail);
+/* out = "path: <fmt, ap>", then with_detail HDF5's detail as in
+ * ikv_join_msg; without it HDF5's error stack is only cleared. The one
+ * formatter of the reader's and the writer's messages. */
+void ikv_h5_vmessage(char *out, size_t outlen, const char *path, int with_detail, const char *fmt,
+                     va_list ap);
 /* 1 if every component of an absolute path exists, else 0. */
 int ikv_h5_exists(hid_t file, const char *abs_path);
 /* Link-creation property list that creates missing parent groups. */

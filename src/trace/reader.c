@@ -17,13 +17,10 @@
 
 int ikv_reader_fail(ikv_trace_reader *r, int status, const char *fmt, ...)
 {
-    char msg[512], detail[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    ikv_h5_vmessage(r->err, sizeof r->err, r->path, 1, fmt, ap);
     va_end(ap);
-    ikv_h5_detail(detail, sizeof detail);
-    ikv_join_msg(r->err, sizeof r->err, r->path, msg, detail);
     return status;
 }
 

@@ -53,16 +53,6 @@
 #define DEFAULT_BLOCK 64
 #define MAX_BLOCK 4096 /* buffers hold a block of every selected signal */
 
-static void vset(ikv_trace_writer *w, int with_detail, const char *fmt, va_list ap)
-{
-    char msg[512], detail[256] = "";
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    if (with_detail)
-        ikv_h5_detail(detail, sizeof detail);
-    else
-        H5Eclear2(H5E_DEFAULT);
-    ikv_join_msg(w->err, sizeof w->err, w->final_path, msg, detail);
-}
 
 /* As ikv_writer_fail, into w->create_err: the creating thread's own
  * buffer (the caller's thread may be writing w->err meanwhile). */
@@ -73,20 +63,17 @@ static void create_fail(ikv_trace_writer *w, const char *fmt, ...)
     ;
 static void create_fail(ikv_trace_writer *w, const char *fmt, ...)
 {
-    char msg[512], detail[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    ikv_h5_vmessage(w->create_err, sizeof w->create_err, w->final_path, 1, fmt, ap);
     va_end(ap);
-    ikv_h5_detail(detail, sizeof detail);
-    ikv_join_msg(w->create_err, sizeof w->create_err, w->final_path, msg, detail);
 }
 
 void ikv_writer_fail(ikv_trace_writer *w, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vset(w, 1, fmt, ap);
+    ikv_h5_vmessage(w->err, sizeof w->err, w->final_path, 1, fmt, ap);
     va_end(ap);
 }
 
@@ -94,7 +81,7 @@ void ikv_writer_msg(ikv_trace_writer *w, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vset(w, 0, fmt, ap);
+    ikv_h5_vmessage(w->err, sizeof w->err, w->final_path, 0, fmt, ap);
     va_end(ap);
 }
 
