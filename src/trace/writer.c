@@ -702,12 +702,10 @@ static int finish_all_bands(ikv_trace_writer *w, int rc)
 
 /* Stores the n positions in d's buffer as raw chunks, on this thread:
  * compressing them would keep close waiting, and unfiltered chunks
- * (IKV_SKIP_FILTERS) read back like any other. */
+ * (IKV_SKIP_FILTERS) read back like any other. Close only, once the
+ * file is ready. */
 static int store_raw_band(ikv_trace_writer *w, wdset *d, int64_t n)
 {
-    int rc = ikv_writer_file_ready(w);
-    if (rc != IKV_TRACE_OK)
-        return rc;
     ikv_band_job *job = &d->job;
     ikv_band_job_init(job, w, d, d->buf, n);
     job->raw = 1;
@@ -743,10 +741,10 @@ static int store_last_bands(ikv_trace_writer *w)
  * except direct-write datasets, whose buffers are handed over when the
  * position after a whole chunk length arrives (write_position) and
  * stored at close whatever they hold (store_last_bands). */
-static int flush_block(ikv_trace_writer *w, int last)
+static int flush_block(ikv_trace_writer *w)
 {
     int n = w->n_block;
-    if (n == 0 && !last)
+    if (n == 0)
         return IKV_TRACE_OK;
     for (int i = 0; i < w->n_ds; i++) {
         wdset *d = &w->ds[i];
@@ -761,8 +759,6 @@ static int flush_block(ikv_trace_writer *w, int last)
             }
             continue;
         }
-        if (n == 0)
-            continue;
         int ready = ikv_writer_file_ready(w);
         if (ready != IKV_TRACE_OK)
             return ready;
@@ -892,7 +888,7 @@ int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
     w->n_block++;
     w->n_written++;
     if (w->n_block == w->block)
-        return flush_block(w, 0);
+        return flush_block(w);
     return IKV_TRACE_OK;
 }
 
@@ -904,7 +900,7 @@ int ikv_trace_writer_close(ikv_trace_writer *w, int complete, char *err, size_t 
     }
     int rc = ikv_writer_file_ready(w);
     if (rc == IKV_TRACE_OK)
-        rc = w->failed ? IKV_TRACE_EIO : flush_block(w, 1);
+        rc = w->failed ? IKV_TRACE_EIO : flush_block(w);
     if (rc == IKV_TRACE_OK)
         rc = store_last_bands(w);
     /* no band is left: the thread may end while HDF5 closes the file */
