@@ -321,8 +321,10 @@ void ikv_axpy(float a, const float *x, float *y, int n)
         y[i] += a * x[i];
 }
 
-/* Four rows at once: each vector of x is loaded once for four rows of
- * weights (x is read from cache, the weights stream from memory). */
+/* Four rows at once, `stride` rows apart: each vector of x is loaded once
+ * for four rows of weights (x is read from cache), and the weights stream
+ * from four distant parts of the matrix, which keeps more misses in
+ * flight than one stream does (see kernels_bf16.c). */
 #if defined(IKV_SIMD512)
 static inline __m512 load_f32x16(const uint8_t *row, int i)
 {
@@ -342,41 +344,30 @@ static inline __m512 load_bf16x16(const uint8_t *row, int i)
 
 /* One function per float type, so that the loop holds no type test. */
 #define DOT4_FLOAT(NAME, LOAD)                                                              \
-    static void NAME(const ikv_matrix *w, int r0, const float *x, float *y)                 \
+    static void NAME(const ikv_matrix *w, int r0, int stride, const float *x, float *y)     \
     {                                                                                       \
+        const size_t step = (size_t)stride * w->row_bytes;                                  \
         const uint8_t *r0p = w->data + (size_t)r0 * w->row_bytes;                           \
-        const uint8_t *r1p = r0p + w->row_bytes, *r2p = r1p + w->row_bytes;                 \
-        const uint8_t *r3p = r2p + w->row_bytes;                                            \
+        const uint8_t *r1p = r0p + step, *r2p = r1p + step, *r3p = r2p + step;              \
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                         \
         const int n16 = w->cols / 16 * 16;                                                  \
-        const size_t weight_bytes = w->row_bytes / (size_t)w->cols;                         \
-        const size_t ahead = 512 * weight_bytes; /* prefetch 512 weights ahead */           \
         for (int i = 0; i < n16; i += 16) {                                                 \
             __m512 xv = _mm512_loadu_ps(x + i);                                             \
-            if ((i & 31) == 0) {                                                            \
-                size_t at = (size_t)i * weight_bytes + ahead;                               \
-                if (at < w->row_bytes) {                                                    \
-                    _mm_prefetch((const char *)r0p + at, _MM_HINT_T0);                      \
-                    _mm_prefetch((const char *)r1p + at, _MM_HINT_T0);                      \
-                    _mm_prefetch((const char *)r2p + at, _MM_HINT_T0);                      \
-                    _mm_prefetch((const char *)r3p + at, _MM_HINT_T0);                      \
-                }                                                                           \
-            }                                                                               \
             a0 = _mm512_fmadd_ps(LOAD(r0p, i), xv, a0);                                     \
             a1 = _mm512_fmadd_ps(LOAD(r1p, i), xv, a1);                                     \
             a2 = _mm512_fmadd_ps(LOAD(r2p, i), xv, a2);                                     \
             a3 = _mm512_fmadd_ps(LOAD(r3p, i), xv, a3);                                     \
         }                                                                                   \
-        y[0] = _mm512_reduce_add_ps(a0);                                                    \
-        y[1] = _mm512_reduce_add_ps(a1);                                                    \
-        y[2] = _mm512_reduce_add_ps(a2);                                                    \
-        y[3] = _mm512_reduce_add_ps(a3);                                                    \
+        y[r0 + 0 * stride] = _mm512_reduce_add_ps(a0);                                      \
+        y[r0 + 1 * stride] = _mm512_reduce_add_ps(a1);                                      \
+        y[r0 + 2 * stride] = _mm512_reduce_add_ps(a2);                                      \
+        y[r0 + 3 * stride] = _mm512_reduce_add_ps(a3);                                      \
         if (n16 < w->cols) {                                                                \
             float tail[16];                                                                 \
             for (int k = 0; k < 4; k++) {                                                   \
-                row_to_f32(w, r0 + k, n16, w->cols - n16, tail);                            \
+                row_to_f32(w, r0 + k * stride, n16, w->cols - n16, tail);                   \
                 for (int j = n16; j < w->cols; j++)                                         \
-                    y[k] += tail[j - n16] * x[j];                                           \
+                    y[r0 + k * stride] += tail[j - n16] * x[j];                             \
             }                                                                               \
         }                                                                                   \
     }
@@ -386,11 +377,11 @@ DOT4_FLOAT(dot4_f32, load_f32x16)
 DOT4_FLOAT(dot4_f16, load_f16x16)
 DOT4_FLOAT(dot4_bf16, load_bf16x16)
 
-static void dot4_q8_0(const ikv_matrix *w, int r0, const float *x, float *y)
+static void dot4_q8_0(const ikv_matrix *w, int r0, int stride, const float *x, float *y)
 {
     const uint8_t *rows[4];
     for (int k = 0; k < 4; k++)
-        rows[k] = w->data + (size_t)(r0 + k) * w->row_bytes;
+        rows[k] = w->data + (size_t)(r0 + k * stride) * w->row_bytes;
     /* two accumulators per row: halves of each block (see dot_q8_0) */
     __m512 lo[4], hi[4];
     UNROLL(4)
@@ -416,41 +407,38 @@ static void dot4_q8_0(const ikv_matrix *w, int r0, const float *x, float *y)
     }
     UNROLL(4)
     for (int k = 0; k < 4; k++)
-        y[k] = _mm512_reduce_add_ps(_mm512_add_ps(lo[k], hi[k]));
+        y[r0 + k * stride] = _mm512_reduce_add_ps(_mm512_add_ps(lo[k], hi[k]));
 }
 
-static void dot4(const ikv_matrix *w, int r0, const float *x, float *y)
+/* y[r0 + k stride] for k < 4 */
+static void dot4(const ikv_matrix *w, int r0, int stride, const float *x, float *y)
 {
     switch (w->type) {
-    case IKV_WTYPE_F32: dot4_f32(w, r0, x, y); break;
-    case IKV_WTYPE_F16: dot4_f16(w, r0, x, y); break;
-    case IKV_WTYPE_BF16: dot4_bf16(w, r0, x, y); break;
-    case IKV_WTYPE_Q8_0: dot4_q8_0(w, r0, x, y); break;
+    case IKV_WTYPE_F32: dot4_f32(w, r0, stride, x, y); break;
+    case IKV_WTYPE_F16: dot4_f16(w, r0, stride, x, y); break;
+    case IKV_WTYPE_BF16: dot4_bf16(w, r0, stride, x, y); break;
+    case IKV_WTYPE_Q8_0: dot4_q8_0(w, r0, stride, x, y); break;
     default: break;
     }
 }
 #else
-static void dot4(const ikv_matrix *w, int r0, const float *x, float *y)
+static void dot4(const ikv_matrix *w, int r0, int stride, const float *x, float *y)
 {
     for (int k = 0; k < 4; k++)
-        y[k] = dot_row(w, r0 + k, x);
+        y[r0 + k * stride] = dot_row(w, r0 + k * stride, x);
 }
 #endif
 
-/* Rows wider than this are done four at a time (x no longer stays in L1
- * beside the streaming weights); narrower ones one at a time, which reads
- * the matrix as one continuous stream that the hardware prefetches best. */
-#define MATVEC_ROWS4_MIN_COLS 4096
-
+/* Row r of each quarter of the matrix together (four streams), then the
+ * rest one by one. */
 static void matvec_float(const ikv_matrix *w, const float *x, float *y, int n_threads)
 {
-    const int rows = w->rows;
-    const int quads = w->cols > MATVEC_ROWS4_MIN_COLS ? rows / 4 : 0;
+    const int rows = w->rows, quarter = rows / 4;
     if (n_threads <= 1 || (int64_t)rows * w->cols < IKV_PARALLEL_MIN_WEIGHTS) {
         /* no parallel region at all: even an inactive one costs time */
-        for (int qd = 0; qd < quads; qd++)
-            dot4(w, 4 * qd, x, y + 4 * qd);
-        for (int r = 4 * quads; r < rows; r++)
+        for (int r = 0; r < quarter; r++)
+            dot4(w, r, quarter, x, y);
+        for (int r = 4 * quarter; r < rows; r++)
             y[r] = dot_row(w, r, x);
         return;
     }
@@ -459,10 +447,10 @@ static void matvec_float(const ikv_matrix *w, const float *x, float *y, int n_th
 #pragma omp parallel num_threads(n_threads)
     {
 #pragma omp for schedule(dynamic, 16) nowait
-        for (int qd = 0; qd < quads; qd++)
-            dot4(w, 4 * qd, x, y + 4 * qd);
+        for (int r = 0; r < quarter; r++)
+            dot4(w, r, quarter, x, y);
 #pragma omp for schedule(dynamic, 64)
-        for (int r = 4 * quads; r < rows; r++)
+        for (int r = 4 * quarter; r < rows; r++)
             y[r] = dot_row(w, r, x);
     }
 }

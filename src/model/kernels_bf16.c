@@ -65,17 +65,23 @@ static float dot_row(const uint8_t *row, const uint16_t *hi, const uint16_t *lo,
     return sum;
 }
 
-/* Four rows at once: each step of the split x is loaded once for four
- * rows (the x loads, not the dot products, were the limit on one row). */
-static void dot_rows4(const ikv_matrix *w, int r0, const uint16_t *hi, const uint16_t *lo, const float *x,
-                      float *y)
+/* Four rows at once, `stride` rows apart: each step of the split x is
+ * loaded once for four rows (the x loads, not the dot products, were the
+ * limit on one row on a hot cache), and the rows come from four distant
+ * parts of the matrix. One core's bandwidth from memory is bounded by the
+ * misses it keeps in flight, and the hardware prefetcher follows each
+ * stream on its own: on a 1 GiB matrix of 2048 columns (Zen 4, one core)
+ * four distant rows read 34 GB/s, one row at a time 29, and four adjacent
+ * rows 28. */
+static void dot_rows4(const ikv_matrix *w, int r0, int stride, const uint16_t *hi, const uint16_t *lo,
+                      const float *x, float *y)
 {
     const int cols = w->cols, n32 = cols / SPLIT_STEP * SPLIT_STEP;
     const uint8_t *rows[4];
     __m512 a[4], b[4];
     IKV_UNROLL(4)
     for (int k = 0; k < 4; k++) {
-        rows[k] = w->data + (size_t)(r0 + k) * w->row_bytes;
+        rows[k] = w->data + (size_t)(r0 + k * stride) * w->row_bytes;
         a[k] = b[k] = _mm512_setzero_ps();
     }
     for (int i = 0; i < n32; i += SPLIT_STEP) {
@@ -93,21 +99,22 @@ static void dot_rows4(const ikv_matrix *w, int r0, const uint16_t *hi, const uin
         float sum = _mm512_reduce_add_ps(_mm512_add_ps(a[k], b[k]));
         for (int c = n32; c < cols; c++)
             sum += ikv_bf16_to_f32(ikv_load_u16(rows[k] + 2 * (size_t)c)) * x[c];
-        y[k] = sum;
+        y[r0 + k * stride] = sum;
     }
 }
 
-/* Quads of rows, then the rest one by one; static, so that each thread
- * reads one contiguous range of the matrix. An orphaned loop: shared out
- * inside a parallel region, serial outside. */
+/* Row r of each quarter of the matrix together, then the rest one by one;
+ * static, so that each thread reads one contiguous range of every
+ * quarter. An orphaned loop: shared out inside a parallel region, serial
+ * outside. */
 static void matvec_rows(const ikv_matrix *w, const uint16_t *hi, const uint16_t *lo, const float *x, float *y)
 {
-    const int quads = w->rows / 4;
+    const int quarter = w->rows / 4;
 #pragma omp for schedule(static) nowait
-    for (int q = 0; q < quads; q++)
-        dot_rows4(w, 4 * q, hi, lo, x, y + 4 * q);
+    for (int r = 0; r < quarter; r++)
+        dot_rows4(w, r, quarter, hi, lo, x, y);
 #pragma omp for schedule(static)
-    for (int r = 4 * quads; r < w->rows; r++)
+    for (int r = 4 * quarter; r < w->rows; r++)
         y[r] = dot_row(w->data + (size_t)r * w->row_bytes, hi, lo, x, w->cols);
 }
 

@@ -101,8 +101,11 @@ static void test_isa(void)
 
 static void test_matvec_every_type(void)
 {
-    /* rows past 4096 columns take the four-rows-at-once path */
-    const int shapes[][2] = {{1, 32}, {7, 64}, {33, 96}, {100, 288}, {9, 1056}, {3, 4096}, {9, 4128}, {6, 8224}};
+    /* rows go four at a time, one from each quarter of the matrix, and the
+     * 0-3 rows past the last quarter one by one; 101 x 1056 splits its
+     * quarters between two threads */
+    const int shapes[][2] = {{1, 32},   {7, 64},   {33, 96},  {100, 288}, {9, 1056},
+                             {101, 1056}, {3, 4096}, {9, 4128}, {6, 8224}};
     for (int type = 0; type < IKV_WTYPE_COUNT; type++) {
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             test_matrix t;
