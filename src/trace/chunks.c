@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,22 +39,29 @@ int ikv_direct_chunks_possible(const ikv_trace_writer *w, const wdset *d)
 #endif
 }
 
-/* Copies the chunk at `offset` out of the buffer ([outer][band][inner])
- * into `raw` (the chunk's shape), zero beyond the dataset's extent and
- * beyond the n positions in the buffer (as HDF5 fills a partial chunk). */
+/* Copies the chunk at `offset` out of the buffer into `raw` (the chunk's
+ * shape), zero beyond the dataset's extent and beyond the n positions in
+ * the buffer (as HDF5 fills a partial chunk). The buffer holds whole
+ * positions one after another ([band][outer][inner], as rows arrive), so
+ * the writer copies each row with one move and this, on the compressing
+ * thread, does the scatter into the chunk's order. */
 static void gather(const ikv_band_job *d, const hsize_t *offset, unsigned char *raw)
 {
     const int rank = d->rank, last = rank - 1, t = d->t_axis;
-    const int64_t n = d->n;
     const size_t es = d->esize;
-    hsize_t extent[IKV_TRACE_MAX_RANK]; /* of the buffer, T = band */
-    hsize_t limit[IKV_TRACE_MAX_RANK];  /* of the data in it, T = n */
-    for (int a = 0; a < rank; a++) {
-        extent[a] = a == t ? (hsize_t)d->band : d->dims[a];
-        limit[a] = a == t ? (hsize_t)n : d->dims[a];
+    hsize_t limit[IKV_TRACE_MAX_RANK]; /* of the data in the buffer, T = n */
+    size_t stride[IKV_TRACE_MAX_RANK]; /* elements, in the buffer */
+    size_t position = 1;               /* elements of one position */
+    for (int a = rank - 1; a >= 0; a--) {
+        limit[a] = a == t ? (hsize_t)d->n : d->dims[a];
+        if (a != t) {
+            stride[a] = position;
+            position *= (size_t)d->dims[a];
+        }
     }
+    stride[t] = position;
     hsize_t local[IKV_TRACE_MAX_RANK] = {0}; /* position in the chunk, last axis 0 */
-    size_t row_bytes = (size_t)d->chunk[last] * es;
+    const size_t row = (size_t)d->chunk[last];
     for (;;) {
         /* the buffer coordinates of this row, or a row of padding */
         int inside = 1;
@@ -61,16 +69,22 @@ static void gather(const ikv_band_job *d, const hsize_t *offset, unsigned char *
         for (int a = 0; a < last; a++) {
             hsize_t g = (a == t ? 0 : offset[a]) + local[a];
             inside &= g < limit[a];
-            src = src * (size_t)extent[a] + (size_t)g;
+            src += (size_t)g * stride[a];
         }
-        hsize_t g0 = (last == t ? 0 : offset[last]);
+        hsize_t g0 = last == t ? 0 : offset[last];
         size_t run = 0;
         if (inside && g0 < limit[last]) {
-            run = (size_t)(limit[last] - g0 < d->chunk[last] ? limit[last] - g0 : d->chunk[last]);
-            memcpy(raw, d->buf + (src * (size_t)extent[last] + (size_t)g0) * es, run * es);
+            run = (size_t)(limit[last] - g0 < row ? limit[last] - g0 : row);
+            const unsigned char *from = d->buf + (src + (size_t)g0 * stride[last]) * es;
+            if (stride[last] == 1) {
+                memcpy(raw, from, run * es);
+            } else { /* T is the last axis: one element per position */
+                for (size_t i = 0; i < run; i++)
+                    memcpy(raw + i * es, from + i * stride[last] * es, es);
+            }
         }
-        memset(raw + run * es, 0, row_bytes - run * es);
-        raw += row_bytes;
+        memset(raw + run * es, 0, (row - run) * es);
+        raw += row * es;
         int a = last - 1;
         while (a >= 0 && ++local[a] == d->chunk[a])
             local[a--] = 0;
@@ -85,6 +99,32 @@ static void shuffle(const unsigned char *in, unsigned char *out, size_t n, size_
     for (size_t k = 0; k < es; k++)
         for (size_t e = 0; e < n; e++)
             out[k * n + e] = in[e * es + k];
+}
+
+/* Whether deflate would shorten a byte plane by a tenth or more, judged
+ * by its order-0 entropy, which Huffman coding reaches (runs, which the
+ * RLE strategy adds, are rare in float planes): at most 7.2 bits a byte.
+ * A histogram costs a fraction of deflating the plane. */
+static int plane_compresses(const unsigned char *p, size_t n)
+{
+    uint32_t count[4][256]; /* four tables: no stall on a repeated byte */
+    memset(count, 0, sizeof count);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        count[0][p[i]]++;
+        count[1][p[i + 1]]++;
+        count[2][p[i + 2]]++;
+        count[3][p[i + 3]]++;
+    }
+    for (; i < n; i++)
+        count[0][p[i]]++;
+    double bits = 0.0;
+    for (int b = 0; b < 256; b++) {
+        const double c = (double)count[0][b] + count[1][b] + count[2][b] + count[3][b];
+        if (c > 0.0)
+            bits -= c * log2(c / (double)n);
+    }
+    return bits <= 0.9 * 8.0 * (double)n;
 }
 
 /* What one thread needs to compress chunks: the gathered chunk, its
@@ -151,6 +191,7 @@ void ikv_band_job_init(ikv_band_job *job, const ikv_trace_writer *w, const wdset
     job->level = w->spec.deflate_level;
     job->raw = 0;
     job->sync_after = 0;
+    job->estimate_planes = !d->planes_known;
     memcpy(job->store_plane, d->store_plane, sizeof job->store_plane);
     memcpy(job->dims, d->dims, sizeof job->dims);
     memcpy(job->chunk, d->chunk, sizeof job->chunk);
@@ -257,7 +298,12 @@ int ikv_band_compress_chunk(ikv_band_job *job, size_t c, ikv_chunk_scratch *s)
         shuffle(s->raw, s->shuffled, elements, job->esize);
         src = s->shuffled;
     }
-    return deflate_planes(s, src, elements, job->esize, job->store_plane, job->level, o->bytes, &o->size,
+    /* a dataset's first band: each chunk judges its own planes */
+    unsigned char store[IKV_MAX_PLANES];
+    memcpy(store, job->store_plane, sizeof store);
+    for (size_t k = 0; job->estimate_planes && k < job->esize && k < IKV_MAX_PLANES; k++)
+        store[k] = !plane_compresses(src + k * elements, elements);
+    return deflate_planes(s, src, elements, job->esize, store, job->level, o->bytes, &o->size,
                           o->plane_bytes) == Z_OK
                ? 0
                : -1;
@@ -327,7 +373,8 @@ void ikv_band_write(ikv_band_job *job)
 /* After d's first compressed band: which byte planes to store from now
  * on, those that deflate shortened by less than a tenth (on q/k/v, the
  * three mantissa bytes of a float32 save about 0%, the sign and exponent
- * byte 60%). */
+ * byte 60%). Planes that the first band's chunks judged incompressible
+ * were stored there, and count as such. */
 static void learn_planes(wdset *d, const ikv_band_job *job)
 {
     const uint64_t in = (uint64_t)job->chunk_elements * job->n_chunks;

@@ -9,8 +9,10 @@
  * length B: [outer][B][inner], where outer is the product of the axes
  * before T (layers, heads) and inner of those after it (head dim, ...).
  * Datasets written as finished chunks (chunks.c: every deflated dataset
- * but attn/probs) keep a whole chunk length instead, [outer][band][inner],
- * which is several blocks for small per-position data. attn/probs is
+ * but attn/probs) keep a whole chunk length instead, position after
+ * position, [band][outer][inner] (a row is one copy; the compressing
+ * thread cuts the chunks out), and a band is several blocks for small
+ * per-position data. attn/probs is
  * [L'][H][B][W] with W = t0 + B columns, zero above the diagonal.
  *
  * Where HDF5 is thread-safe the file and its datasets are created on a
@@ -667,8 +669,10 @@ static int start_band(ikv_trace_writer *w, wdset *d, int64_t n, int deflate_all_
         w->no_thread = !w->compressor || !w->scratch;
     }
     ikv_band_job_init(&d->job, w, d, d->buf, n);
-    if (deflate_all_planes)
+    if (deflate_all_planes) {
         memset(d->job.store_plane, 0, sizeof d->job.store_plane);
+        d->job.estimate_planes = 0;
+    }
     w->unsynced += (size_t)d->outer * (size_t)n * (size_t)d->inner * d->esize;
     if (w->unsynced >= SYNC_EVERY) {
         d->job.sync_after = 1;
@@ -816,6 +820,16 @@ static inline void copy_row(unsigned char *dst, const unsigned char *src, size_t
     }
 }
 
+/* n float32 values (unaligned bytes) as binary16 */
+static void to_half(uint16_t *dst, const unsigned char *src, size_t n)
+{
+    for (size_t e = 0; e < n; e++) {
+        float f;
+        memcpy(&f, src + 4 * e, sizeof f);
+        dst[e] = ikv_f32_to_f16(f);
+    }
+}
+
 int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
 {
     if (!w || !row)
@@ -867,19 +881,21 @@ int ikv_trace_write_position(ikv_trace_writer *w, const ikv_trace_row *row)
         size_t row_inner = d->probs ? (size_t)(t + 1) : (size_t)d->inner;
         size_t src_stride = row_inner * 4; /* rows arrive as float32/int32 */
         size_t at = (size_t)(t - d->band_t0); /* row in the buffer */
-        for (int64_t o = 0; o < d->outer; o++) {
+        if (d->direct) { /* [band][outer][inner]: the row in one piece */
+            const size_t n = (size_t)d->outer * row_inner;
+            if (d->half)
+                to_half((uint16_t *)(void *)d->buf + at * n, src, n);
+            else
+                copy_row(d->buf + at * n * 4, src, n * 4);
+            continue;
+        }
+        for (int64_t o = 0; o < d->outer; o++) { /* [outer][band][inner] */
             size_t dst_off = ((size_t)o * (size_t)d->band + at) * (size_t)d->inner;
             const unsigned char *s = src + (size_t)o * src_stride;
-            if (d->half) {
-                uint16_t *dst = (uint16_t *)(void *)d->buf + dst_off;
-                for (size_t e = 0; e < row_inner; e++) {
-                    float f;
-                    memcpy(&f, s + 4 * e, sizeof f);
-                    dst[e] = ikv_f32_to_f16(f);
-                }
-            } else {
+            if (d->half)
+                to_half((uint16_t *)(void *)d->buf + dst_off, s, row_inner);
+            else
                 copy_row(d->buf + dst_off * 4, s, src_stride);
-            }
             if (d->probs) /* keys after the query: zero (+0.0 in both types) */
                 memset(d->buf + (dst_off + row_inner) * d->esize, 0,
                        ((size_t)d->inner - row_inner) * d->esize);

@@ -40,6 +40,9 @@ typedef struct ikv_band_job {
     int level;                             /* zlib level, 1..9 */
     unsigned char store_plane[IKV_MAX_PLANES]; /* 1: plane k in stored
                                               blocks (it did not compress) */
+    int estimate_planes;                   /* the dataset's first band: each
+                                              chunk picks its stored planes
+                                              by their entropy instead */
     int sync_after;                        /* start the file's writeback
                                               once written */
     int raw;                               /* store the chunks unfiltered
@@ -49,7 +52,7 @@ typedef struct ikv_band_job {
     hsize_t chunk[IKV_TRACE_MAX_RANK];     /* chunk shape */
     int64_t band;                          /* T extent of the buffer */
     int64_t t0, n;                         /* first position, positions held */
-    const unsigned char *buf;              /* [outer][band][inner] */
+    const unsigned char *buf;              /* [band][outer][inner] */
     ikv_chunk_out *chunks;                 /* [n_chunks] results */
     size_t n_chunks;
     size_t chunk_elements;                 /* elements of one chunk */
@@ -86,7 +89,8 @@ typedef struct wdset {
                                         direct writes the chunk's T extent
                                         (a whole number of blocks) */
     int64_t band_t0;                 /* position of the buffer's first row */
-    unsigned char *buf;              /* [outer][band][inner], in the writer's
+    unsigned char *buf;              /* [outer][band][inner], or direct:
+                                        [band][outer][inner]; in the writer's
                                         arena (probs: its own allocation) */
     size_t buf_bytes;
     unsigned char *spare;            /* direct: the other band buffer, filled

@@ -395,6 +395,72 @@ static void test_direct_chunks(void)
     free(back);
 }
 
+static int q_sizes(const ikv_trace_dataset_info *info, void *ctx)
+{
+    if (strcmp(info->path, "/qkv/q") == 0) {
+        ((int64_t *)ctx)[0] = info->logical_bytes;
+        ((int64_t *)ctx)[1] = info->stored_bytes;
+    }
+    return 0;
+}
+
+/* Floats with random mantissas and a few exponents: after the shuffle,
+ * three byte planes of noise and one of sign and exponent bits (3 bits of
+ * entropy). Deflate saves nothing on the noise, so the writer stores
+ * those planes and deflates the last: q's file size lands near
+ * (3 + 3/8) / 4 of its data, in the first band (planes judged chunk by
+ * chunk) and in the later ones (planes learnt from the first). Wholly
+ * stored, it would be slightly over 1; wholly deflated, about the same
+ * size but far slower (not seen here). */
+static void test_byte_planes(void)
+{
+    ikv_trace_meta meta = ikv_synth_small_meta();
+    meta.n_layers = 2;
+    meta.n_heads = 16;
+    meta.n_kv_heads = 4;
+    meta.head_dim = 64;
+    meta.dim = 1024;
+    meta.vocab_size = 1000;
+    const int L = 2, H = 16, G = 4, d = 64, T = 200;
+    float *q = must_alloc(sizeof(float) * (size_t)L * H * d);
+    float *kv = must_alloc(sizeof(float) * (size_t)L * G * d);
+    memset(kv, 0, sizeof(float) * (size_t)L * G * d);
+    char path[512], err[1024];
+    tmp_path(path, sizeof path, "planes.h5");
+    ikv_trace_spec spec = ikv_trace_writer_default_spec();
+    spec.signals = IKV_TRACE_TOKENS | IKV_TRACE_QKV;
+    spec.expected_tokens = T;
+    ikv_trace_writer *w;
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err), IKV_TRACE_OK);
+    uint64_t x = 7;
+    for (int t = 0; t < T; t++) {
+        for (int i = 0; i < L * H * d; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            const float mantissa = 1.0f + (float)(x >> 41) / 8388608.0f; /* 23 random bits */
+            q[i] = ldexpf((x >> 40) & 1 ? -mantissa : mantissa, (int)((x >> 33) % 4) - 2);
+        }
+        ikv_trace_row row;
+        memset(&row, 0, sizeof row);
+        row.token = t;
+        row.q = q;
+        row.k = row.v = kv;
+        CU_ASSERT_EQUAL_FATAL(ikv_trace_write_position(w, &row), IKV_TRACE_OK);
+    }
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_close(w, 1, err, sizeof err), IKV_TRACE_OK);
+    ikv_trace_reader *r;
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&r, path, err, sizeof err), IKV_TRACE_OK);
+    int64_t sizes[2] = {0, 0};
+    ikv_trace_foreach_dataset(r, q_sizes, sizes);
+    ikv_trace_close(r);
+    const double share = (double)sizes[1] / (double)sizes[0];
+    if (!(share > 0.80 && share < 0.90))
+        printf("\n    q stored in %.3f of its bytes ", share);
+    CU_ASSERT(share > 0.80 && share < 0.90);
+    unlink(path);
+    free(q);
+    free(kv);
+}
+
 static int chunk_bound(const ikv_trace_dataset_info *info, void *ctx)
 {
     int64_t bytes = strcmp(info->type, "f16") == 0 ? 2 : 4;
@@ -889,6 +955,7 @@ static void add_suites(void)
         {"round trip f16, all signals", test_roundtrip_f16},
         {"round trip, block sizes and growth", test_roundtrip_blocks},
         {"round trip through direct chunk writes", test_direct_chunks},
+        {"byte planes: noise stored, exponents deflated", test_byte_planes},
         {"chunks bounded for long blocks", test_chunk_bound},
         {"root attributes and dataset shapes", test_meta_roundtrip},
         {"layer subset", test_layer_subset},
