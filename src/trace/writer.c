@@ -50,7 +50,8 @@
 /* Deflated bands go to the background thread when full: shorter bands
  * start that work sooner and leave less of it for close. */
 #define STREAM_BAND_BUDGET (16 * 1024)
-/* Band bytes between two starts of the file's writeback (chunks.c). */
+/* Band bytes between two starts of the file's writeback, and at least
+ * between two fdatasyncs (chunks.c). */
 #define SYNC_EVERY (256 * 1024)
 #define DEFAULT_BLOCK 64
 #define MAX_BLOCK 4096 /* buffers hold a block of every selected signal */
@@ -673,10 +674,21 @@ static int start_band(ikv_trace_writer *w, wdset *d, int64_t n, int deflate_all_
         memset(d->job.store_plane, 0, sizeof d->job.store_plane);
         d->job.estimate_planes = 0;
     }
-    w->unsynced += (size_t)d->outer * (size_t)n * (size_t)d->inner * d->esize;
+    const size_t bytes = (size_t)d->outer * (size_t)n * (size_t)d->inner * d->esize;
+    w->unsynced += bytes;
+    w->undurable += bytes;
     if (w->unsynced >= SYNC_EVERY) {
-        d->job.sync_after = 1;
         w->unsynced = 0;
+        d->job.sync_after = IKV_SYNC_START;
+        /* An fdatasync on the background thread when what it would cover
+         * is an eighth of what earlier ones did: close's fsync then
+         * commits at most that much, and a long capture pays for
+         * O(log size) waits on that thread, not one per 256 KiB. */
+        if (w->write_in_thread && !w->no_thread && w->undurable * 8 >= w->durable) {
+            d->job.sync_after = IKV_SYNC_DATA;
+            w->durable += w->undurable;
+            w->undurable = 0;
+        }
     }
     d->job.write_when_done = w->write_in_thread;
     d->band_t0 += n;

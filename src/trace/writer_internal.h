@@ -43,8 +43,7 @@ typedef struct ikv_band_job {
     int estimate_planes;                   /* the dataset's first band: each
                                               chunk picks its stored planes
                                               by their entropy instead */
-    int sync_after;                        /* start the file's writeback
-                                              once written */
+    int sync_after;                        /* IKV_SYNC_*: once written */
     int raw;                               /* store the chunks unfiltered
                                               (IKV_SKIP_FILTERS): the band
                                               left at close */
@@ -60,6 +59,7 @@ typedef struct ikv_band_job {
     int write_when_done;                   /* the finishing thread writes it */
     int written;                           /* ikv_band_write ran */
     int write_rc;                          /* its IKV_TRACE_* code */
+    int sync_errno;                        /* fdatasync failed: its errno */
     char write_err[256];                   /* HDF5's detail of a failed write */
     int state;                             /* IKV_JOB_* (compressor's lock) */
     size_t claimed, finished;              /* chunks taken, chunks done (same) */
@@ -67,6 +67,11 @@ typedef struct ikv_band_job {
 } ikv_band_job;
 
 enum { IKV_JOB_IDLE = 0, IKV_JOB_QUEUED, IKV_JOB_RUNNING, IKV_JOB_DONE };
+
+/* What a band job does for the file's durability once written: nothing,
+ * start the writeback of its dirty pages (sync_file_range, no wait), or
+ * fdatasync, which waits (only on the background thread). */
+enum { IKV_SYNC_NONE = 0, IKV_SYNC_START, IKV_SYNC_DATA };
 
 typedef struct row_field row_field;
 
@@ -132,6 +137,8 @@ struct ikv_trace_writer {
                                    file, for early writeback; -1 if none */
     size_t unsynced;            /* band bytes handed over since the last
                                    job that starts the writeback */
+    size_t undurable;           /* ... since the last job that fdatasyncs */
+    size_t durable;             /* ... before it */
     pthread_t create_thread;    /* creating the file (create_file) */
     int creating;               /* create_thread runs or was not joined */
     int create_rc;              /* its result; create_err says why it

@@ -7,10 +7,12 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -700,6 +702,74 @@ static void test_raw_tail(void)
     check_tail(2 * ce, "/logits/entropy", 0);
 }
 
+/* The writer's background thread fdatasyncs the file now and then while
+ * a capture runs; this binary's fdatasync replaces the C library's for
+ * the writer linked into it, and fails on request. */
+static volatile int fail_fdatasync;
+static volatile int fdatasync_calls;
+
+int fdatasync(int fd)
+{
+    fdatasync_calls++;
+    if (fail_fdatasync) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+/* A sync that fails while the capture runs fails close, with a message
+ * that says so, and leaves no file under the final name: close's own
+ * fsync, on a new descriptor, would not see that error again. */
+static void test_failed_sync(void)
+{
+    hbool_t safe = 0;
+    if (H5is_library_threadsafe(&safe) < 0 || !safe) {
+        printf("\n    skipped: HDF5 is not thread-safe, the writer syncs at close only ");
+        return;
+    }
+    const int T = 96, N = 4000; /* positions written: rows 0..T-1 over and over */
+    char path[512], err[1024];
+    path_in_tmp(path, sizeof path, "sync.h5");
+    ikv_trace_meta meta = ikv_synth_small_meta();
+    ikv_trace_spec spec = ikv_trace_writer_default_spec();
+    ikv_synth syn;
+    CU_ASSERT_FATAL(ikv_synth_init(&syn, &meta, NULL, 0, T, spec.topk, spec.entropy_k, 5, 0) == 0);
+    for (int fail = 0; fail < 2; fail++) {
+        fail_fdatasync = fail;
+        fdatasync_calls = 0;
+        err[0] = '\0';
+        ikv_trace_writer *w;
+        CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err), IKV_TRACE_OK);
+        int rc = IKV_TRACE_OK;
+        for (int n = 0; n < N && rc == IKV_TRACE_OK; n++) {
+            ikv_trace_row row;
+            ikv_synth_row(&syn, n % T, &row);
+            rc = ikv_trace_write_position(w, &row);
+        }
+        if (rc == IKV_TRACE_OK) {
+            rc = ikv_trace_writer_close(w, 1, err, sizeof err);
+        } else {
+            snprintf(err, sizeof err, "%s", ikv_trace_writer_error(w));
+            ikv_trace_writer_abort(w);
+        }
+        CU_ASSERT(fdatasync_calls > 0);
+        if (fail) {
+            CU_ASSERT_NOT_EQUAL(rc, IKV_TRACE_OK);
+            if (!strstr(err, "cannot sync the file") || !strstr(err, strerror(EIO)))
+                printf("\n    message: %s ", err);
+            CU_ASSERT(strstr(err, "cannot sync the file") && strstr(err, strerror(EIO)));
+            CU_ASSERT(access(path, F_OK) != 0);
+        } else {
+            CU_ASSERT_EQUAL(rc, IKV_TRACE_OK);
+            CU_ASSERT(access(path, F_OK) == 0);
+        }
+        fail_fdatasync = 0;
+        unlink(path);
+    }
+    ikv_synth_free(&syn);
+}
+
 static void add_suites(void)
 {
     static const ikv_test_case half[] = {
@@ -718,6 +788,7 @@ static void add_suites(void)
         {NULL, NULL}};
     static const ikv_test_case tail[] = {
         {"last band: unfiltered when over half full, else deflated", test_raw_tail},
+        {"a failed background sync fails close", test_failed_sync},
         {NULL, NULL}};
     ikv_test_suite("trace binary16", half);
     ikv_test_suite("trace rejects bad files", reject);
