@@ -1,10 +1,14 @@
-# Live eviction tests.
+# Live eviction tests, and the capture's recorder (written behind the
+# engine or not, the same trace).
 if HAVE_CUNIT
-check_PROGRAMS += tests/unit/test_live
-TESTS += tests/unit/test_live
+check_PROGRAMS += tests/unit/test_live tests/unit/test_recorder
+TESTS += tests/unit/test_live tests/unit/test_recorder
 tests_unit_test_live_SOURCES = tests/unit/test_live.c
 tests_unit_test_live_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_live_LDADD = libikvlive.la libikvsim.la $(UNIT_LDADD)
+tests_unit_test_recorder_SOURCES = tests/unit/test_recorder.c
+tests_unit_test_recorder_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_recorder_LDADD = libikvcapture.la $(UNIT_LDADD)
 endif
 
 TESTS += tests/cli/capture_trace.sh tests/cli/capture_live.sh

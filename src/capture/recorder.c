@@ -1,7 +1,10 @@
 #include "config.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@ typedef struct slot {
     float *probs;     /* [L'][H][t+1] */
     float *states;    /* [L'+1][D] */
     float *logits;    /* [V] */
+    int have_logits;  /* logits arrived for pos: the summary is still to do */
     int32_t *topk_ids; /* [K] */
     float *topk_lp;   /* [K] */
     float entropy, entropy_topk, logits_lse;
@@ -31,19 +35,40 @@ struct ikv_recorder {
     unsigned signals;
     int L, Ls, H, G, d, D, V, K, entropy_k;
     int window, max_positions;
+    int ring;            /* slots: window, or 2 windows when writing behind */
     int *slot_of_layer;  /* [L] stored slot of each model layer, -1 if not */
     int last_layer;      /* model layer whose output is the final residual */
-    slot *slots;         /* [window] */
-    int written;
+    slot *slots;         /* [ring] */
+    int handed;          /* positions handed over to be written */
+    int seen_written;    /* `written` as the caller's thread last read it */
     float *carry_logits; /* [V] logits of the last written position */
     float carry_lse;
     int have_carry;
     double *received;    /* [max_positions] or NULL */
     float *entropy_log;  /* [max_positions] */
-    float *scratch;      /* [max(V, max_positions)] */
     int32_t *order;      /* [V] scratch of ikv_top_k */
+    int32_t *tokens;     /* [max_positions] tokens of the handed positions */
     int failed;          /* an allocation or a size check failed in a callback */
     char err[256];
+    /* Writing behind (config.background): a thread of its own computes
+     * the logit signals and writes the handed positions while the
+     * caller's thread runs the engine. The lock guards what follows. */
+    int behind;          /* the thread runs */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work;     /* positions handed, or stop */
+    pthread_cond_t progress; /* a position written, or the thread failed */
+    atomic_int stop;     /* 1: write what was handed, then end; 2: end now */
+    atomic_int waiting;  /* the caller's thread waits for a slot */
+    atomic_int thread_failed; /* writing failed: thread_err says why */
+    char thread_err[512];
+    /* Each on a cache line of its own: the caller's thread reads the
+     * thread's progress only when it may need to wait (a line passed
+     * between two cores costs hundreds of cycles, and the callbacks ask
+     * for a slot a dozen times a position). */
+    _Alignas(64) atomic_int written;  /* positions written: set by the writing side */
+    _Alignas(64) atomic_int published; /* `handed` as the thread sees it */
+    char pad[64 - sizeof(atomic_int)];
 };
 
 static void *zalloc(size_t count, size_t size, int *failed)
@@ -71,19 +96,23 @@ static void free_slot(slot *s)
     free(s->topk_lp);
 }
 
+static int start_thread(ikv_recorder *r);
+static void stop_thread(ikv_recorder *r, int how);
+
 void ikv_recorder_free(ikv_recorder *r)
 {
     if (!r)
         return;
-    for (int i = 0; r->slots && i < r->window; i++)
+    stop_thread(r, 2);
+    for (int i = 0; r->slots && i < r->ring; i++)
         free_slot(&r->slots[i]);
     free(r->slots);
     free(r->slot_of_layer);
     free(r->carry_logits);
     free(r->received);
     free(r->entropy_log);
-    free(r->scratch);
     free(r->order);
+    free(r->tokens);
     free(r);
 }
 
@@ -97,7 +126,9 @@ int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
         snprintf(err, errlen, "recorder: window and length must be positive");
         return IKV_EINVAL;
     }
-    ikv_recorder *r = calloc(1, sizeof *r);
+    ikv_recorder *r = aligned_alloc(64, (sizeof *r + 63) / 64 * 64);
+    if (r)
+        memset(r, 0, sizeof *r);
     if (!r) {
         snprintf(err, errlen, "out of memory");
         return IKV_ENOMEM;
@@ -114,6 +145,7 @@ int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
     r->K = spec->topk;
     r->entropy_k = spec->entropy_k;
     r->window = cfg->window;
+    r->ring = cfg->background ? 2 * cfg->window : cfg->window;
     r->max_positions = cfg->max_positions;
     int failed = 0;
     r->slot_of_layer = zalloc((size_t)r->L, sizeof *r->slot_of_layer, &failed);
@@ -125,8 +157,8 @@ int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
     r->last_layer = r->L - 1;
     const size_t Ls = (size_t)r->Ls, H = (size_t)r->H, G = (size_t)r->G, d = (size_t)r->d;
     const unsigned sig = r->signals;
-    r->slots = zalloc((size_t)r->window, sizeof *r->slots, &failed);
-    for (int i = 0; !failed && i < r->window; i++) {
+    r->slots = zalloc((size_t)r->ring, sizeof *r->slots, &failed);
+    for (int i = 0; !failed && i < r->ring; i++) {
         slot *s = &r->slots[i];
         s->pos = -1;
         if (sig & (IKV_TRACE_QKV | IKV_TRACE_ATTN_STATS)) /* stats recompute a score */
@@ -157,9 +189,8 @@ int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
     if (cfg->track_received)
         r->received = zalloc((size_t)r->max_positions, sizeof(double), &failed);
     r->entropy_log = zalloc((size_t)r->max_positions, sizeof(float), &failed);
-    size_t scratch = (size_t)(r->V > r->max_positions ? r->V : r->max_positions);
-    r->scratch = zalloc(scratch, sizeof(float), &failed);
     r->order = zalloc((size_t)r->V, sizeof(int32_t), &failed);
+    r->tokens = zalloc((size_t)r->max_positions, sizeof(int32_t), &failed);
     if (!failed && (sig & IKV_TRACE_LOGITS_SUMMARY) && (r->K < 1 || r->K > r->V || r->entropy_k > r->K)) {
         snprintf(err, errlen, "recorder: top-k %d (entropy over %d) does not fit a vocabulary of %d", r->K,
                  r->entropy_k, r->V);
@@ -167,27 +198,56 @@ int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
         return IKV_EINVAL;
     }
     if (failed) {
-        snprintf(err, errlen, "out of memory for the capture buffers (%d positions)", r->window);
+        snprintf(err, errlen, "out of memory for the capture buffers (%d positions)", r->ring);
         ikv_recorder_free(r);
         return IKV_ENOMEM;
     }
     for (int i = 0; i < r->max_positions; i++)
         r->entropy_log[i] = NAN;
+    if (cfg->background && start_thread(r) != 0) {
+        snprintf(err, errlen, "recorder: cannot start its writing thread");
+        ikv_recorder_free(r);
+        return IKV_ENOMEM;
+    }
     *out = r;
     return IKV_OK;
+}
+
+/* Writing behind: waits until the slot of `pos` is written out (the
+ * thread lags more than a window). 0, or -1 if the thread failed. */
+static int wait_for_slot(ikv_recorder *r, int pos)
+{
+    pthread_mutex_lock(&r->lock);
+    atomic_store(&r->waiting, 1);
+    pthread_cond_signal(&r->work); /* handed positions may wait for a batch */
+    while (atomic_load(&r->written) <= pos - r->ring && !r->thread_failed)
+        pthread_cond_wait(&r->progress, &r->lock);
+    r->seen_written = atomic_load(&r->written);
+    atomic_store(&r->waiting, 0);
+    const int failed = r->thread_failed;
+    pthread_mutex_unlock(&r->lock);
+    return failed ? -1 : 0;
 }
 
 /* The buffer slot of a position, claimed on first use. */
 static slot *slot_for(ikv_recorder *r, int pos)
 {
-    if (pos < r->written || pos >= r->written + r->window || pos >= r->max_positions) {
+    if (pos >= r->seen_written + r->ring) /* else no need to look: it only grows */
+        r->seen_written = atomic_load_explicit(&r->written, memory_order_acquire);
+    const int written = r->seen_written;
+    if (pos < written || pos >= r->max_positions ||
+        (pos >= written + r->ring && (!r->behind || pos >= r->handed + r->window))) {
         if (!r->failed)
             snprintf(r->err, sizeof r->err, "recorder: position %d outside the buffered window [%d, %d)",
-                     pos, r->written, r->written + r->window);
+                     pos, r->handed, r->handed + r->window);
         r->failed = 1;
         return NULL;
     }
-    slot *s = &r->slots[pos % r->window];
+    if (pos >= written + r->ring && wait_for_slot(r, pos) != 0) {
+        r->failed = 1; /* the write error itself is reported by ikv_recorder_write */
+        return NULL;
+    }
+    slot *s = &r->slots[pos % r->ring];
     s->pos = pos;
     return s;
 }
@@ -299,15 +359,22 @@ static void on_logits(void *user, int pos, const float *logits)
     if (!s)
         return;
     memcpy(s->logits, logits, (size_t)r->V * sizeof *logits);
-    ikv_logits_summary(logits, r->V, &s->logits_lse, &s->entropy);
-    if (pos < r->max_positions)
-        r->entropy_log[pos] = s->entropy;
+    s->have_logits = 1; /* the summary comes with the write (write_one) */
+}
+
+/* Entropy, log-sum-exp and top-k of a position's logits. */
+static void logit_signals(ikv_recorder *r, slot *s)
+{
+    ikv_logits_summary(s->logits, r->V, &s->logits_lse, &s->entropy);
+    if (s->pos < r->max_positions)
+        r->entropy_log[s->pos] = s->entropy;
     if (r->signals & IKV_TRACE_LOGITS_SUMMARY) {
-        ikv_top_k(logits, r->V, r->K, s->topk_ids, r->order);
+        ikv_top_k(s->logits, r->V, r->K, s->topk_ids, r->order);
         for (int i = 0; i < r->K; i++)
-            s->topk_lp[i] = logits[s->topk_ids[i]] - s->logits_lse;
+            s->topk_lp[i] = s->logits[s->topk_ids[i]] - s->logits_lse;
         s->entropy_topk = ikv_entropy_from_logits(s->topk_lp, r->entropy_k);
     }
+    s->have_logits = 0;
 }
 
 ikv_observer ikv_recorder_observer(ikv_recorder *r)
@@ -327,58 +394,202 @@ ikv_observer ikv_recorder_observer(ikv_recorder *r)
     return o;
 }
 
+/* Writes position t from its slot (tokens[t] is its token). */
+static int write_one(ikv_recorder *r, int t, char *err, size_t errlen)
+{
+    slot *s = &r->slots[t % r->ring];
+    if (s->pos != t) {
+        snprintf(err, errlen, "recorder: no signals arrived for position %d", t);
+        return IKV_ESTATE;
+    }
+    if (s->have_logits)
+        logit_signals(r, s);
+    ikv_trace_row row;
+    memset(&row, 0, sizeof row);
+    row.token = r->tokens[t];
+    row.entropy = s->entropy;
+    row.entropy_topk = s->entropy_topk;
+    row.logprob = r->have_carry ? r->carry_logits[r->tokens[t]] - r->carry_lse : NAN;
+    row.topk_ids = s->topk_ids;
+    row.topk_logprobs = s->topk_lp;
+    row.evolution = s->evolution;
+    row.q = s->q;
+    row.k = s->k;
+    row.v = s->v;
+    row.lse = s->lse;
+    row.out = s->out;
+    row.probs = s->probs;
+    row.states = s->states;
+    row.logits = s->logits;
+    if (ikv_trace_write_position(r->writer, &row) != 0) {
+        snprintf(err, errlen, "%s", ikv_trace_writer_error(r->writer));
+        return IKV_EINVAL;
+    }
+    if (r->carry_logits) {
+        memcpy(r->carry_logits, s->logits, (size_t)r->V * sizeof *s->logits);
+        r->carry_lse = s->logits_lse;
+        r->have_carry = 1;
+    }
+    s->pos = -1;
+    atomic_store_explicit(&r->written, t + 1, memory_order_release);
+    return IKV_OK;
+}
+
+/* ---- writing behind ---- */
+
+/* The thread is woken once a window of positions waits (the ring holds
+ * two): a wake is a system call on the caller's thread, about 10 us on
+ * this VM (an interrupt to the other core), and a position's writing
+ * costs the thread a few. */
+
+static void *writing_thread(void *arg)
+{
+    ikv_recorder *r = arg;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (atomic_load(&r->written) == atomic_load(&r->published) && !r->stop)
+            pthread_cond_wait(&r->work, &r->lock);
+        const int from = atomic_load(&r->written), to = atomic_load(&r->published);
+        if (r->stop == 2 || (r->stop && from == to))
+            break;
+        pthread_mutex_unlock(&r->lock);
+        char err[sizeof r->thread_err];
+        int rc = IKV_OK;
+        for (int t = from; t < to && rc == IKV_OK; t++) {
+            rc = write_one(r, t, err, sizeof err);
+            if (atomic_load_explicit(&r->stop, memory_order_relaxed) == 2)
+                break;
+            if (atomic_load_explicit(&r->waiting, memory_order_relaxed)) {
+                pthread_mutex_lock(&r->lock);
+                pthread_cond_broadcast(&r->progress);
+                pthread_mutex_unlock(&r->lock);
+            }
+        }
+        pthread_mutex_lock(&r->lock);
+        if (rc != IKV_OK) {
+            memcpy(r->thread_err, err, sizeof err); /* before the flag that publishes it */
+            atomic_store(&r->thread_failed, 1);
+            pthread_cond_broadcast(&r->progress);
+            break;
+        }
+        pthread_cond_broadcast(&r->progress);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+static int start_thread(ikv_recorder *r)
+{
+    if (pthread_mutex_init(&r->lock, NULL) != 0)
+        return -1;
+    if (pthread_cond_init(&r->work, NULL) != 0 || pthread_cond_init(&r->progress, NULL) != 0) {
+        pthread_mutex_destroy(&r->lock);
+        return -1;
+    }
+    /* every signal blocked: the program's handlers run on its own threads */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    const int started = pthread_create(&r->thread, NULL, writing_thread, r) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!started) {
+        pthread_cond_destroy(&r->progress);
+        pthread_cond_destroy(&r->work);
+        pthread_mutex_destroy(&r->lock);
+        return -1;
+    }
+    r->behind = 1;
+    return 0;
+}
+
+/* how: 1 writes what was handed first, 2 stops after the position at
+ * hand. From then on writes happen on the caller's thread. */
+static void stop_thread(ikv_recorder *r, int how)
+{
+    if (!r->behind)
+        return;
+    pthread_mutex_lock(&r->lock);
+    atomic_store(&r->stop, how);
+    pthread_cond_signal(&r->work);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL);
+    pthread_cond_destroy(&r->progress);
+    pthread_cond_destroy(&r->work);
+    pthread_mutex_destroy(&r->lock);
+    r->behind = 0;
+}
+
+/* A failed write (on the thread or not), if any, as this call's error
+ * (thread_err is complete before thread_failed is set). */
+static int write_failure(ikv_recorder *r, char *err, size_t errlen)
+{
+    if (!atomic_load(&r->thread_failed))
+        return IKV_OK;
+    snprintf(err, errlen, "%s", r->thread_err);
+    return IKV_EINVAL;
+}
+
 int ikv_recorder_write(ikv_recorder *r, const int32_t *tokens, int upto, char *err, size_t errlen)
 {
     if (r->failed) {
         snprintf(err, errlen, "%s", r->err);
         return IKV_EINVAL;
     }
-    if (upto > r->written + r->window || upto > r->max_positions) {
-        snprintf(err, errlen, "recorder: %d positions to write, the buffer holds %d", upto - r->written,
+    if (write_failure(r, err, errlen) != IKV_OK)
+        return IKV_EINVAL;
+    if (upto > r->handed + r->window || upto > r->max_positions) {
+        snprintf(err, errlen, "recorder: %d positions to write, the buffer holds %d", upto - r->handed,
                  r->window);
         return IKV_EINVAL;
     }
-    for (int t = r->written; t < upto; t++) {
-        slot *s = &r->slots[t % r->window];
-        if (s->pos != t) {
-            snprintf(err, errlen, "recorder: no signals arrived for position %d", t);
-            return IKV_ESTATE;
+    for (int t = r->handed; t < upto; t++)
+        r->tokens[t] = tokens[t];
+    if (r->behind) {
+        if (upto <= r->handed)
+            return IKV_OK;
+        r->handed = upto;
+        /* published without the lock: the thread, when it runs, goes on
+         * to it; asleep, it waits for a batch (or a slot, or the end) */
+        atomic_store_explicit(&r->published, upto, memory_order_release);
+        if (upto - r->seen_written >= r->window) {
+            r->seen_written = atomic_load(&r->written);
+            if (upto - r->seen_written >= r->window) {
+                pthread_mutex_lock(&r->lock);
+                pthread_cond_signal(&r->work);
+                pthread_mutex_unlock(&r->lock);
+            }
         }
-        ikv_trace_row row;
-        memset(&row, 0, sizeof row);
-        row.token = tokens[t];
-        row.entropy = s->entropy;
-        row.entropy_topk = s->entropy_topk;
-        row.logprob = r->have_carry ? r->carry_logits[tokens[t]] - r->carry_lse : NAN;
-        row.topk_ids = s->topk_ids;
-        row.topk_logprobs = s->topk_lp;
-        row.evolution = s->evolution;
-        row.q = s->q;
-        row.k = s->k;
-        row.v = s->v;
-        row.lse = s->lse;
-        row.out = s->out;
-        row.probs = s->probs;
-        row.states = s->states;
-        row.logits = s->logits;
-        if (ikv_trace_write_position(r->writer, &row) != 0) {
-            snprintf(err, errlen, "%s", ikv_trace_writer_error(r->writer));
-            return IKV_EINVAL;
+        return IKV_OK;
+    }
+    for (int t = atomic_load(&r->written); t < upto; t++) {
+        int rc = write_one(r, t, err, errlen);
+        if (rc != IKV_OK) { /* the writer is in an unknown state */
+            snprintf(r->thread_err, sizeof r->thread_err, "%s", err);
+            atomic_store(&r->thread_failed, 1);
+            return rc;
         }
-        if (r->carry_logits) {
-            memcpy(r->carry_logits, s->logits, (size_t)r->V * sizeof *s->logits);
-            r->carry_lse = s->logits_lse;
-            r->have_carry = 1;
-        }
-        s->pos = -1;
-        r->written = t + 1;
+    }
+    r->handed = upto > r->handed ? upto : r->handed;
+    atomic_store(&r->published, r->handed);
+    r->seen_written = atomic_load(&r->written);
+    return IKV_OK;
+}
+
+int ikv_recorder_finish(ikv_recorder *r, char *err, size_t errlen)
+{
+    stop_thread(r, 1);
+    if (write_failure(r, err, errlen) != IKV_OK)
+        return IKV_EINVAL;
+    if (atomic_load(&r->written) != r->handed) {
+        snprintf(err, errlen, "recorder: %d positions handed, %d written", r->handed, atomic_load(&r->written));
+        return IKV_ESTATE;
     }
     return IKV_OK;
 }
 
 int ikv_recorder_positions(const ikv_recorder *r)
 {
-    return r->written;
+    return atomic_load(&((ikv_recorder *)r)->written);
 }
 
 const double *ikv_recorder_received(const ikv_recorder *r)

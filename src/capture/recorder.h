@@ -13,6 +13,13 @@
  *   ikv_session_set_observer(session, &obs);
  *   ikv_session_prefill(session, tokens, n);        // fills the buffer
  *   ikv_recorder_write(rec, tokens, n, err, ...);   // writes positions < n
+ *   ...
+ *   ikv_recorder_finish(rec, err, ...);             // all written
+ *
+ * With config.background set, the logit signals (entropy, top-k) are
+ * computed and the positions written on a thread of the recorder's own,
+ * behind the engine: ikv_recorder_write only hands positions over, and
+ * the writer belongs to that thread until ikv_recorder_finish returns.
  */
 #ifndef IKV_CAPTURE_RECORDER_H
 #define IKV_CAPTURE_RECORDER_H
@@ -32,6 +39,7 @@ typedef struct ikv_recorder_config {
     int window;                  /* most positions one session call processes */
     int max_positions;           /* longest sequence (dense attention rows) */
     int track_received;          /* 1: sum the attention each key receives */
+    int background;              /* 1: write on a thread of its own (above) */
 } ikv_recorder_config;
 
 int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
@@ -44,9 +52,16 @@ ikv_observer ikv_recorder_observer(ikv_recorder *r);
 
 /* Writes positions [written so far, upto): tokens[t] is the token at
  * position t. Every position written must have been processed by the
- * session since the previous write. */
+ * session since the previous write. In the background, hands them over
+ * (tokens are copied) and reports an earlier failure of the thread. */
 int ikv_recorder_write(ikv_recorder *r, const int32_t *tokens, int upto, char *err,
                        size_t errlen);
+
+/* Waits until every position handed over is written and ends the
+ * background thread (later writes happen on the caller's thread).
+ * IKV_OK, or an error that says which write failed. Call it before
+ * closing the writer or reading what follows. */
+int ikv_recorder_finish(ikv_recorder *r, char *err, size_t errlen);
 
 /* Positions written so far. */
 int ikv_recorder_positions(const ikv_recorder *r);
@@ -56,7 +71,8 @@ int ikv_recorder_positions(const ikv_recorder *r);
 const double *ikv_recorder_received(const ikv_recorder *r);
 
 /* Entropy (full distribution, nats) at each written position
- * ([max_positions]); NaN where not recorded. */
+ * ([max_positions]); NaN where not recorded. In the background, complete
+ * once ikv_recorder_finish has returned. */
 const float *ikv_recorder_entropy(const ikv_recorder *r);
 
 #endif

@@ -681,8 +681,11 @@ static int run_capture(const capture_options *o)
         if (ikv_trace_writer_create(&writer, o->out_path, &meta, &spec, err, sizeof err) != 0)
             ikv_die(IKV_EXIT_USAGE, "%s", err);
     }
+    /* the recorder's thread may be writing: it ends before the writer */
 #define FAIL_RUNTIME(...)                                                                          \
     do {                                                                                           \
+        ikv_recorder_free(cs.recorder);                                                            \
+        cs.recorder = NULL;                                                                        \
         if (writer)                                                                                \
             ikv_trace_writer_abort(writer);                                                        \
         ikv_die(IKV_EXIT_RUNTIME, __VA_ARGS__);                                                    \
@@ -690,7 +693,8 @@ static int run_capture(const capture_options *o)
     if (ikv_session_create(&cs.full, rc.model, rc.steps, o->threads, err, sizeof err) != IKV_OK)
         FAIL_RUNTIME("%s", err);
     if (writer) {
-        ikv_recorder_config rcfg = {cs.full, &spec, PREFILL_CHUNK, rc.steps, 0};
+        /* positions are written on the recorder's thread, behind the engine */
+        ikv_recorder_config rcfg = {cs.full, &spec, PREFILL_CHUNK, rc.steps, 0, 1};
         if (ikv_recorder_create(&cs.recorder, writer, &rcfg, err, sizeof err) != IKV_OK)
             FAIL_RUNTIME("%s", err);
         ikv_observer obs = ikv_recorder_observer(cs.recorder);
@@ -703,6 +707,8 @@ static int run_capture(const capture_options *o)
     int stream = !progress.enabled;
     int failed = run_sequence(&rc, cs.full, PREFILL_CHUNK, stream, after_positions, &cs, &progress, &st) != 0;
     ikv_progress_finish(&progress);
+    if (!failed && cs.recorder && ikv_recorder_finish(cs.recorder, cs.err, sizeof cs.err) != IKV_OK)
+        failed = 1;
     if (failed)
         FAIL_RUNTIME("%s%s%s", o->out_path ? o->out_path : "", o->out_path ? ": " : "", cs.err);
     if (!stream)

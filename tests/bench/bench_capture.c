@@ -81,7 +81,7 @@ static int run(ikv_model *m, const int32_t *tokens, int n_prompt, int total, con
             fprintf(stderr, "bench_capture: %s\n", err);
             return -1;
         }
-        ikv_recorder_config cfg = {s, spec, CHUNK, total, 0};
+        ikv_recorder_config cfg = {s, spec, CHUNK, total, 0, 1}; /* as infokv-capture */
         if (ikv_recorder_create(&rec, w, &cfg, err, sizeof err) != IKV_OK) {
             fprintf(stderr, "bench_capture: %s\n", err);
             return -1;
@@ -107,6 +107,10 @@ static int run(ikv_model *m, const int32_t *tokens, int n_prompt, int total, con
             fprintf(stderr, "bench_capture: %s\n", err);
             return -1;
         }
+    }
+    if (rec && ikv_recorder_finish(rec, err, sizeof err) != IKV_OK) {
+        fprintf(stderr, "bench_capture: %s\n", err);
+        return -1;
     }
     if (w && ikv_trace_writer_close(w, 1, err, sizeof err) != 0) {
         fprintf(stderr, "bench_capture: %s\n", err);

@@ -1,0 +1,227 @@
+/*
+ * The recorder (src/capture): a capture of a small synthetic model with
+ * every signal, written on the caller's thread and written behind the
+ * engine on the recorder's own thread, must give the same trace bit for
+ * bit; a write that fails on that thread must come back to the caller.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "capture/recorder.h"
+#include "model/model.h"
+#include "model/session.h"
+#include "runner.h"
+#include "trace/trace.h"
+
+enum { PROMPT = 40, TOTAL = 150, CHUNK = 16 };
+
+static ikv_model *model;
+static int32_t tokens[TOTAL];
+static char tmpdir[256];
+
+/* The trace writer fdatasyncs on its own thread now and then; this
+ * binary's fdatasync replaces the C library's and fails on request. */
+static volatile int fail_fdatasync;
+
+int fdatasync(int fd)
+{
+    if (fail_fdatasync) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+static int setup(void)
+{
+    ikv_model_shape shape;
+    if (ikv_model_shape_preset("tiny", &shape) != IKV_OK)
+        return -1;
+    shape.max_seq_len = 256;
+    char err[256];
+    if (ikv_model_synthetic(&model, &shape, IKV_WTYPE_F32, 11, err, sizeof err) != IKV_OK)
+        return -1;
+    uint64_t s = 777;
+    for (int i = 0; i < TOTAL; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        tokens[i] = (int32_t)((s >> 33) % (uint64_t)shape.vocab_size);
+    }
+    return 0;
+}
+
+/* One capture: prefill in chunks, then decode, every signal. IKV_OK, or
+ * the first error (err says which). */
+static int capture(const char *path, unsigned signals, int background, char *err, size_t errlen)
+{
+    const ikv_model_details *info = ikv_model_info(model);
+    ikv_trace_meta meta;
+    memset(&meta, 0, sizeof meta);
+    snprintf(meta.model_name, sizeof meta.model_name, "tiny");
+    snprintf(meta.arch, sizeof meta.arch, "llama");
+    meta.n_layers = info->n_layers;
+    meta.n_heads = info->n_heads;
+    meta.n_kv_heads = info->n_kv_heads;
+    meta.head_dim = info->head_dim;
+    meta.dim = info->dim;
+    meta.hidden_dim = info->hidden_dim;
+    meta.vocab_size = info->vocab_size;
+    meta.rope_theta = info->rope_theta;
+    meta.norm_eps = info->norm_eps;
+    meta.n_prompt = PROMPT;
+    ikv_trace_spec spec = ikv_trace_writer_default_spec();
+    spec.signals = signals;
+    spec.expected_tokens = TOTAL;
+    ikv_session *s = NULL;
+    ikv_trace_writer *w = NULL;
+    ikv_recorder *rec = NULL;
+    int rc = ikv_session_create(&s, model, TOTAL, 1, err, errlen);
+    if (rc == IKV_OK)
+        rc = ikv_trace_writer_create(&w, path, &meta, &spec, err, errlen) == 0 ? IKV_OK : IKV_EIO;
+    ikv_recorder_config cfg = {s, &spec, CHUNK, TOTAL, 0, background};
+    if (rc == IKV_OK)
+        rc = ikv_recorder_create(&rec, w, &cfg, err, errlen);
+    if (rc == IKV_OK) {
+        ikv_observer obs = ikv_recorder_observer(rec);
+        rc = ikv_session_set_observer(s, &obs);
+    }
+    for (int done = 0; rc == IKV_OK && done < TOTAL;) {
+        const int n = done < PROMPT ? (PROMPT - done < CHUNK ? PROMPT - done : CHUNK) : 1;
+        rc = n > 1 ? ikv_session_prefill(s, tokens + done, n) : ikv_session_decode(s, tokens[done]);
+        done += n;
+        if (rc == IKV_OK)
+            rc = ikv_recorder_write(rec, tokens, done, err, errlen);
+    }
+    if (rc == IKV_OK)
+        rc = ikv_recorder_finish(rec, err, errlen);
+    if (rc == IKV_OK)
+        CU_ASSERT_EQUAL(ikv_recorder_positions(rec), TOTAL);
+    ikv_recorder_free(rec); /* before the writer: its thread may still write */
+    if (w && rc == IKV_OK)
+        rc = ikv_trace_writer_close(w, 1, err, errlen) == 0 ? IKV_OK : IKV_EIO;
+    else if (w)
+        ikv_trace_writer_abort(w);
+    ikv_session_free(s);
+    return rc;
+}
+
+typedef struct compare {
+    ikv_trace_reader *a, *b;
+    int datasets, differ;
+} compare;
+
+/* Dataset info->path of both traces, read whole, compared bit for bit. */
+static int compare_dataset(const ikv_trace_dataset_info *info, void *ctx)
+{
+    compare *c = ctx;
+    int64_t start[IKV_TRACE_MAX_RANK] = {0}, count[IKV_TRACE_MAX_RANK], dims_b[IKV_TRACE_MAX_RANK];
+    size_t n = 1;
+    for (int i = 0; i < info->rank; i++) {
+        count[i] = info->dims[i];
+        n *= (size_t)info->dims[i];
+    }
+    c->datasets++;
+    if (ikv_trace_dims(c->b, info->path, dims_b) != info->rank ||
+        memcmp(dims_b, info->dims, (size_t)info->rank * sizeof *dims_b) != 0) {
+        printf("\n    %s: shapes differ ", info->path);
+        c->differ++;
+        return 0;
+    }
+    const int ints = info->type[0] == 'i';
+    void *x = malloc(n * 4 + 4), *y = malloc(n * 4 + 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+    int ra = ints ? ikv_trace_read_i32(c->a, info->path, start, count, x)
+                  : ikv_trace_read_f32(c->a, info->path, start, count, x);
+    int rb = ints ? ikv_trace_read_i32(c->b, info->path, start, count, y)
+                  : ikv_trace_read_f32(c->b, info->path, start, count, y);
+    if (ra != 0 || rb != 0 || memcmp(x, y, n * 4) != 0) {
+        printf("\n    %s differs ", info->path);
+        c->differ++;
+    }
+    free(x);
+    free(y);
+    return 0;
+}
+
+static void path_of(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", tmpdir, name);
+}
+
+/* Written behind the engine or not, the same trace, for the default
+ * signals and for every signal (dense attention, states, full logits). */
+static void test_same_trace(void)
+{
+    const unsigned sets[2] = {ikv_trace_writer_default_spec().signals, IKV_TRACE_ALL};
+    for (int i = 0; i < 2; i++) {
+        char here[512], behind[512], err[512];
+        path_of(here, sizeof here, "here.h5");
+        path_of(behind, sizeof behind, "behind.h5");
+        CU_ASSERT_EQUAL_FATAL(capture(here, sets[i], 0, err, sizeof err), IKV_OK);
+        int rc = capture(behind, sets[i], 1, err, sizeof err);
+        if (rc != IKV_OK)
+            printf("\n    %s ", err);
+        CU_ASSERT_EQUAL_FATAL(rc, IKV_OK);
+        compare c = {NULL, NULL, 0, 0};
+        CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&c.a, here, err, sizeof err), 0);
+        CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&c.b, behind, err, sizeof err), 0);
+        ikv_trace_foreach_dataset(c.a, compare_dataset, &c);
+        CU_ASSERT(c.datasets >= (i ? 12 : 9));
+        CU_ASSERT_EQUAL(c.differ, 0);
+        ikv_trace_close(c.a);
+        ikv_trace_close(c.b);
+        unlink(here);
+        unlink(behind);
+    }
+}
+
+/* A write that fails on the recorder's thread (here the trace writer's
+ * background sync) reaches the caller, by a later write or by finish,
+ * with the writer's message; no trace appears. */
+static void test_failure_behind(void)
+{
+    char path[512], err[512] = "";
+    path_of(path, sizeof path, "fail.h5");
+    fail_fdatasync = 1;
+    const int rc = capture(path, IKV_TRACE_ALL, 1, err, sizeof err);
+    fail_fdatasync = 0;
+    CU_ASSERT_NOT_EQUAL(rc, IKV_OK);
+    if (!strstr(err, "cannot sync the file"))
+        printf("\n    message: %s ", err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot sync the file"));
+    CU_ASSERT(access(path, F_OK) != 0);
+}
+
+static void add_suites(void)
+{
+    static const ikv_test_case cases[] = {
+        {"written behind the engine: the same trace", test_same_trace},
+        {"a failure behind the engine reaches the caller", test_failure_behind},
+        {NULL, NULL}};
+    ikv_test_suite("recorder", cases);
+}
+
+int main(int argc, char **argv)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/ikv-recorder-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    if (setup() != 0) {
+        fprintf(stderr, "cannot build the synthetic model\n");
+        return 1;
+    }
+    int rc = ikv_test_main(argc, argv, add_suites);
+    ikv_model_free(model);
+    rmdir(tmpdir);
+    return rc;
+}
