@@ -8,9 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "capture/recorder.h"
 #include "infokv/core.h"
+#include "util/bigalloc.h"
+
+/* A ring of slots from this size on is one mapping on huge pages. */
+#define BIG_ARENA ((size_t)8 << 20)
 
 /* Buffered signals of one position. */
 typedef struct slot {
@@ -39,8 +44,11 @@ struct ikv_recorder {
     int *slot_of_layer;  /* [L] stored slot of each model layer, -1 if not */
     int last_layer;      /* model layer whose output is the final residual */
     slot *slots;         /* [ring] */
+    unsigned char *arena; /* a large ring's buffers (ikv_big_alloc), or NULL */
+    size_t arena_bytes;
     int handed;          /* positions handed over to be written */
     int seen_written;    /* `written` as the caller's thread last read it */
+    double last_wake;    /* when the caller's thread last woke the thread */
     float *carry_logits; /* [V] logits of the last written position */
     float carry_lse;
     int have_carry;
@@ -104,8 +112,12 @@ void ikv_recorder_free(ikv_recorder *r)
     if (!r)
         return;
     stop_thread(r, 2);
-    for (int i = 0; r->slots && i < r->ring; i++)
-        free_slot(&r->slots[i]);
+    if (r->arena) {
+        ikv_big_free(r->arena, r->arena_bytes);
+    } else {
+        for (int i = 0; r->slots && i < r->ring; i++)
+            free_slot(&r->slots[i]);
+    }
     free(r->slots);
     free(r->slot_of_layer);
     free(r->carry_logits);
@@ -158,31 +170,56 @@ int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
     const size_t Ls = (size_t)r->Ls, H = (size_t)r->H, G = (size_t)r->G, d = (size_t)r->d;
     const unsigned sig = r->signals;
     r->slots = zalloc((size_t)r->ring, sizeof *r->slots, &failed);
+    const size_t lengths[] = {
+        sig & (IKV_TRACE_QKV | IKV_TRACE_ATTN_STATS) ? Ls * H * d : 0, /* q: stats recompute a score */
+        sig & IKV_TRACE_QKV ? Ls * G * d : 0,                             /* k */
+        sig & IKV_TRACE_QKV ? Ls * G * d : 0,                             /* v */
+        sig & IKV_TRACE_EVOLUTION ? Ls : 0,                               /* evolution */
+        sig & IKV_TRACE_ATTN_STATS ? Ls * H : 0,                          /* lse */
+        sig & IKV_TRACE_ATTN_STATS ? Ls * H * d : 0,                      /* out */
+        sig & IKV_TRACE_ATTN_PROBS ? Ls * H * (size_t)r->max_positions : 0, /* probs */
+        sig & IKV_TRACE_STATES ? (Ls + 1) * (size_t)r->D : 0,             /* states */
+        sig & (IKV_TRACE_LOGITS_SUMMARY | IKV_TRACE_LOGITS_FULL) ? (size_t)r->V : 0, /* logits */
+        sig & IKV_TRACE_LOGITS_SUMMARY ? (size_t)r->K : 0,                /* topk_ids */
+        sig & IKV_TRACE_LOGITS_SUMMARY ? (size_t)r->K : 0,                /* topk_lp */
+    };
+    enum { N_BUFFERS = sizeof lengths / sizeof lengths[0] };
+    /* A large ring's buffers (Llama-3.2-1B: 0.7 MB a slot) in one mapping
+     * on huge pages, which the thread faults in ahead: the engine's first
+     * write to a fresh 4 KiB page costs ~10 us on a VM, and faulting them
+     * in on its thread cost 50-100 ms in a 96-position capture. A small
+     * ring's buffers (stories260K: 5 KB a slot) come from the heap. */
+    size_t slot_bytes = 0; /* 4-byte elements, each buffer on a cache line */
+    for (int b = 0; b < N_BUFFERS; b++)
+        slot_bytes += (lengths[b] * 4 + 63) / 64 * 64;
+    if (slot_bytes * (size_t)r->ring >= BIG_ARENA) {
+        r->arena_bytes = slot_bytes * (size_t)r->ring;
+        if (!failed && !(r->arena = ikv_big_alloc(r->arena_bytes)))
+            failed = 1;
+    }
     for (int i = 0; !failed && i < r->ring; i++) {
         slot *s = &r->slots[i];
         s->pos = -1;
-        if (sig & (IKV_TRACE_QKV | IKV_TRACE_ATTN_STATS)) /* stats recompute a score */
-            s->q = zalloc(Ls * H * d, sizeof(float), &failed);
-        if (sig & IKV_TRACE_QKV) {
-            s->k = zalloc(Ls * G * d, sizeof(float), &failed);
-            s->v = zalloc(Ls * G * d, sizeof(float), &failed);
+        void *buffer[N_BUFFERS];
+        unsigned char *at = r->arena ? r->arena + (size_t)i * slot_bytes : NULL;
+        for (int b = 0; b < N_BUFFERS; b++) {
+            if (!at)
+                buffer[b] = zalloc(lengths[b], 4, &failed);
+            else
+                buffer[b] = lengths[b] ? at : NULL;
+            at = at ? at + (lengths[b] * 4 + 63) / 64 * 64 : NULL;
         }
-        if (sig & IKV_TRACE_EVOLUTION)
-            s->evolution = zalloc(Ls, sizeof(float), &failed);
-        if (sig & IKV_TRACE_ATTN_STATS) {
-            s->lse = zalloc(Ls * H, sizeof(float), &failed);
-            s->out = zalloc(Ls * H * d, sizeof(float), &failed);
-        }
-        if (sig & IKV_TRACE_ATTN_PROBS)
-            s->probs = zalloc(Ls * H * (size_t)r->max_positions, sizeof(float), &failed);
-        if (sig & IKV_TRACE_STATES)
-            s->states = zalloc((Ls + 1) * (size_t)r->D, sizeof(float), &failed);
-        if (sig & (IKV_TRACE_LOGITS_SUMMARY | IKV_TRACE_LOGITS_FULL))
-            s->logits = zalloc((size_t)r->V, sizeof(float), &failed);
-        if (sig & IKV_TRACE_LOGITS_SUMMARY) {
-            s->topk_ids = zalloc((size_t)r->K, sizeof(int32_t), &failed);
-            s->topk_lp = zalloc((size_t)r->K, sizeof(float), &failed);
-        }
+        s->q = buffer[0];
+        s->k = buffer[1];
+        s->v = buffer[2];
+        s->evolution = buffer[3];
+        s->lse = buffer[4];
+        s->out = buffer[5];
+        s->probs = buffer[6];
+        s->states = buffer[7];
+        s->logits = buffer[8];
+        s->topk_ids = buffer[9];
+        s->topk_lp = buffer[10];
     }
     if (sig & IKV_TRACE_LOGITS_SUMMARY)
         r->carry_logits = zalloc((size_t)r->V, sizeof(float), &failed);
@@ -437,14 +474,29 @@ static int write_one(ikv_recorder *r, int t, char *err, size_t errlen)
 
 /* ---- writing behind ---- */
 
-/* The thread is woken once a window of positions waits (the ring holds
- * two): a wake is a system call on the caller's thread, about 10 us on
- * this VM (an interrupt to the other core), and a position's writing
- * costs the thread a few. */
+/* The thread is woken when a window of positions waits (the ring holds
+ * two), or when positions wait and the last wake is WAKE_INTERVAL old: a
+ * wake costs the caller's thread 10-30 us on this VM (a system call and
+ * an interrupt to the other core), and a position's writing costs the
+ * thread a few microseconds on a small model, a millisecond on a large
+ * vocabulary. A fast engine (stories260K: 64 positions in 3 ms) wakes it
+ * once a window, a slow one (Llama-3.2-1B: 20 ms a position) at every
+ * position, and finish waits for little either way. */
+#define WAKE_INTERVAL 0.01 /* seconds */
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void *writing_thread(void *arg)
 {
     ikv_recorder *r = arg;
+    /* pages in while the engine starts (its values untouched) */
+    if (r->arena)
+        ikv_prefault(r->arena, r->arena_bytes);
     pthread_mutex_lock(&r->lock);
     for (;;) {
         while (atomic_load(&r->written) == atomic_load(&r->published) && !r->stop)
@@ -551,9 +603,11 @@ int ikv_recorder_write(ikv_recorder *r, const int32_t *tokens, int upto, char *e
         /* published without the lock: the thread, when it runs, goes on
          * to it; asleep, it waits for a batch (or a slot, or the end) */
         atomic_store_explicit(&r->published, upto, memory_order_release);
-        if (upto - r->seen_written >= r->window) {
+        const double now = seconds_now();
+        if (upto - r->seen_written >= r->window || now - r->last_wake >= WAKE_INTERVAL) {
             r->seen_written = atomic_load(&r->written);
-            if (upto - r->seen_written >= r->window) {
+            if (upto > r->seen_written) {
+                r->last_wake = now;
                 pthread_mutex_lock(&r->lock);
                 pthread_cond_signal(&r->work);
                 pthread_mutex_unlock(&r->lock);

@@ -20,7 +20,7 @@
 #include "runner.h"
 #include "trace/trace.h"
 
-enum { PROMPT = 40, TOTAL = 150, CHUNK = 16 };
+enum { PROMPT = 40, TOTAL = 160, CHUNK = 16 };
 
 static ikv_model *model;
 static int32_t tokens[TOTAL];
@@ -56,9 +56,10 @@ static int setup(void)
     return 0;
 }
 
-/* One capture: prefill in chunks, then decode, every signal. IKV_OK, or
- * the first error (err says which). */
-static int capture(const char *path, unsigned signals, int background, char *err, size_t errlen)
+/* One capture: prefill in chunks, then decode, with a buffer of `window`
+ * positions. IKV_OK, or the first error (err says which). */
+static int capture(const char *path, unsigned signals, int background, int window, char *err,
+                   size_t errlen)
 {
     const ikv_model_details *info = ikv_model_info(model);
     ikv_trace_meta meta;
@@ -84,7 +85,7 @@ static int capture(const char *path, unsigned signals, int background, char *err
     int rc = ikv_session_create(&s, model, TOTAL, 1, err, errlen);
     if (rc == IKV_OK)
         rc = ikv_trace_writer_create(&w, path, &meta, &spec, err, errlen) == 0 ? IKV_OK : IKV_EIO;
-    ikv_recorder_config cfg = {s, &spec, CHUNK, TOTAL, 0, background};
+    ikv_recorder_config cfg = {s, &spec, window, TOTAL, 0, background};
     if (rc == IKV_OK)
         rc = ikv_recorder_create(&rec, w, &cfg, err, errlen);
     if (rc == IKV_OK) {
@@ -156,16 +157,19 @@ static void path_of(char *buf, size_t len, const char *name)
 }
 
 /* Written behind the engine or not, the same trace, for the default
- * signals and for every signal (dense attention, states, full logits). */
+ * signals and for every signal (dense attention, states, full logits);
+ * the last case's ring (2 x 160 slots of 27 KB) is big enough for the
+ * recorder to map it on huge pages. */
 static void test_same_trace(void)
 {
-    const unsigned sets[2] = {ikv_trace_writer_default_spec().signals, IKV_TRACE_ALL};
-    for (int i = 0; i < 2; i++) {
+    const unsigned sets[3] = {ikv_trace_writer_default_spec().signals, IKV_TRACE_ALL, IKV_TRACE_ALL};
+    const int windows[3] = {CHUNK, CHUNK, TOTAL};
+    for (int i = 0; i < 3; i++) {
         char here[512], behind[512], err[512];
         path_of(here, sizeof here, "here.h5");
         path_of(behind, sizeof behind, "behind.h5");
-        CU_ASSERT_EQUAL_FATAL(capture(here, sets[i], 0, err, sizeof err), IKV_OK);
-        int rc = capture(behind, sets[i], 1, err, sizeof err);
+        CU_ASSERT_EQUAL_FATAL(capture(here, sets[i], 0, CHUNK, err, sizeof err), IKV_OK);
+        int rc = capture(behind, sets[i], 1, windows[i], err, sizeof err);
         if (rc != IKV_OK)
             printf("\n    %s ", err);
         CU_ASSERT_EQUAL_FATAL(rc, IKV_OK);
@@ -190,7 +194,7 @@ static void test_failure_behind(void)
     char path[512], err[512] = "";
     path_of(path, sizeof path, "fail.h5");
     fail_fdatasync = 1;
-    const int rc = capture(path, IKV_TRACE_ALL, 1, err, sizeof err);
+    const int rc = capture(path, IKV_TRACE_ALL, 1, CHUNK, err, sizeof err);
     fail_fdatasync = 0;
     CU_ASSERT_NOT_EQUAL(rc, IKV_OK);
     if (!strstr(err, "cannot sync the file"))
