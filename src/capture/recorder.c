@@ -20,6 +20,7 @@
 /* Buffered signals of one position. */
 typedef struct slot {
     int pos;          /* position held, -1 when free */
+    void *block;      /* the buffers below, unless the ring is one mapping */
     float *q;         /* [L'][H][d] */
     float *k, *v;     /* [L'][G][d] */
     float *evolution; /* [L'] */
@@ -48,7 +49,6 @@ struct ikv_recorder {
     size_t arena_bytes;
     int handed;          /* positions handed over to be written */
     int seen_written;    /* `written` as the caller's thread last read it */
-    double last_wake;    /* when the caller's thread last woke the thread */
     float *carry_logits; /* [V] logits of the last written position */
     float carry_lse;
     int have_carry;
@@ -89,21 +89,6 @@ static void *zalloc(size_t count, size_t size, int *failed)
     return p;
 }
 
-static void free_slot(slot *s)
-{
-    free(s->q);
-    free(s->k);
-    free(s->v);
-    free(s->evolution);
-    free(s->lse);
-    free(s->out);
-    free(s->probs);
-    free(s->states);
-    free(s->logits);
-    free(s->topk_ids);
-    free(s->topk_lp);
-}
-
 static int start_thread(ikv_recorder *r);
 static void stop_thread(ikv_recorder *r, int how);
 
@@ -112,12 +97,9 @@ void ikv_recorder_free(ikv_recorder *r)
     if (!r)
         return;
     stop_thread(r, 2);
-    if (r->arena) {
-        ikv_big_free(r->arena, r->arena_bytes);
-    } else {
-        for (int i = 0; r->slots && i < r->ring; i++)
-            free_slot(&r->slots[i]);
-    }
+    ikv_big_free(r->arena, r->arena_bytes);
+    for (int i = 0; r->slots && i < r->ring; i++)
+        free(r->slots[i].block);
     free(r->slots);
     free(r->slot_of_layer);
     free(r->carry_logits);
@@ -188,7 +170,7 @@ int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
      * on huge pages, which the thread faults in ahead: the engine's first
      * write to a fresh 4 KiB page costs ~10 us on a VM, and faulting them
      * in on its thread cost 50-100 ms in a 96-position capture. A small
-     * ring's buffers (stories260K: 5 KB a slot) come from the heap. */
+     * ring's slots (stories260K: 5 KB each) come from the heap. */
     size_t slot_bytes = 0; /* 4-byte elements, each buffer on a cache line */
     for (int b = 0; b < N_BUFFERS; b++)
         slot_bytes += (lengths[b] * 4 + 63) / 64 * 64;
@@ -200,14 +182,16 @@ int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
     for (int i = 0; !failed && i < r->ring; i++) {
         slot *s = &r->slots[i];
         s->pos = -1;
+        unsigned char *at = r->arena ? r->arena + (size_t)i * slot_bytes
+                                     : (s->block = aligned_alloc(64, slot_bytes ? slot_bytes : 64));
+        if (!at) {
+            failed = 1;
+            break;
+        }
         void *buffer[N_BUFFERS];
-        unsigned char *at = r->arena ? r->arena + (size_t)i * slot_bytes : NULL;
         for (int b = 0; b < N_BUFFERS; b++) {
-            if (!at)
-                buffer[b] = zalloc(lengths[b], 4, &failed);
-            else
-                buffer[b] = lengths[b] ? at : NULL;
-            at = at ? at + (lengths[b] * 4 + 63) / 64 * 64 : NULL;
+            buffer[b] = lengths[b] ? at : NULL;
+            at += (lengths[b] * 4 + 63) / 64 * 64;
         }
         s->q = buffer[0];
         s->k = buffer[1];
@@ -474,21 +458,28 @@ static int write_one(ikv_recorder *r, int t, char *err, size_t errlen)
 
 /* ---- writing behind ---- */
 
-/* The thread is woken when a window of positions waits (the ring holds
- * two), or when positions wait and the last wake is WAKE_INTERVAL old: a
- * wake costs the caller's thread 10-30 us on this VM (a system call and
- * an interrupt to the other core), and a position's writing costs the
- * thread a few microseconds on a small model, a millisecond on a large
- * vocabulary. A fast engine (stories260K: 64 positions in 3 ms) wakes it
- * once a window, a slow one (Llama-3.2-1B: 20 ms a position) at every
- * position, and finish waits for little either way. */
-#define WAKE_INTERVAL 0.01 /* seconds */
+/* The caller's thread wakes the thread only when a window of positions
+ * waits (a prefill; the ring holds two), or to finish: a wake costs it
+ * 10-30 us on this VM (a system call and an interrupt to the other core),
+ * and a fast engine (stories260K: 64 positions in 3 ms) would pay that
+ * every few positions. Between wakes the thread looks for positions
+ * itself, 1 ms after its last work and then less and less often (up to
+ * 16 ms) while none come: a slow engine (Llama-3.2-1B: 20 ms a position)
+ * is not interrupted a thousand times a second for nothing. */
+#define POLL_MIN_NS 1000000L
+#define POLL_MAX_NS 16000000L
 
-static double seconds_now(void)
+/* Waits on r->work at most `ns` (the lock held). */
+static void wait_for_work(ikv_recorder *r, long ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += ns;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&r->work, &r->lock, &until);
 }
 
 static void *writing_thread(void *arg)
@@ -498,9 +489,12 @@ static void *writing_thread(void *arg)
     if (r->arena)
         ikv_prefault(r->arena, r->arena_bytes);
     pthread_mutex_lock(&r->lock);
+    long poll = POLL_MIN_NS;
     for (;;) {
-        while (atomic_load(&r->written) == atomic_load(&r->published) && !r->stop)
-            pthread_cond_wait(&r->work, &r->lock);
+        for (; atomic_load(&r->written) == atomic_load(&r->published) && !r->stop;
+             poll = poll < POLL_MAX_NS / 2 ? 2 * poll : POLL_MAX_NS)
+            wait_for_work(r, poll);
+        poll = POLL_MIN_NS;
         const int from = atomic_load(&r->written), to = atomic_load(&r->published);
         if (r->stop == 2 || (r->stop && from == to))
             break;
@@ -534,7 +528,16 @@ static int start_thread(ikv_recorder *r)
 {
     if (pthread_mutex_init(&r->lock, NULL) != 0)
         return -1;
-    if (pthread_cond_init(&r->work, NULL) != 0 || pthread_cond_init(&r->progress, NULL) != 0) {
+    pthread_condattr_t monotonic; /* wait_for_work's deadlines */
+    int ok = pthread_condattr_init(&monotonic) == 0;
+    ok = ok && pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC) == 0;
+    ok = ok && pthread_cond_init(&r->work, &monotonic) == 0;
+    if (ok && pthread_cond_init(&r->progress, NULL) != 0) {
+        pthread_cond_destroy(&r->work);
+        ok = 0;
+    }
+    pthread_condattr_destroy(&monotonic);
+    if (!ok) {
         pthread_mutex_destroy(&r->lock);
         return -1;
     }
@@ -583,12 +586,14 @@ static int write_failure(ikv_recorder *r, char *err, size_t errlen)
 
 int ikv_recorder_write(ikv_recorder *r, const int32_t *tokens, int upto, char *err, size_t errlen)
 {
+    /* the thread's failure first: a callback that then found no slot
+     * has only a consequence to report */
+    if (write_failure(r, err, errlen) != IKV_OK)
+        return IKV_EINVAL;
     if (r->failed) {
         snprintf(err, errlen, "%s", r->err);
         return IKV_EINVAL;
     }
-    if (write_failure(r, err, errlen) != IKV_OK)
-        return IKV_EINVAL;
     if (upto > r->handed + r->window || upto > r->max_positions) {
         snprintf(err, errlen, "recorder: %d positions to write, the buffer holds %d", upto - r->handed,
                  r->window);
@@ -600,14 +605,12 @@ int ikv_recorder_write(ikv_recorder *r, const int32_t *tokens, int upto, char *e
         if (upto <= r->handed)
             return IKV_OK;
         r->handed = upto;
-        /* published without the lock: the thread, when it runs, goes on
-         * to it; asleep, it waits for a batch (or a slot, or the end) */
+        /* published without the lock: the thread finds it by itself
+         * (wait_for_work), or is woken for a window of positions */
         atomic_store_explicit(&r->published, upto, memory_order_release);
-        const double now = seconds_now();
-        if (upto - r->seen_written >= r->window || now - r->last_wake >= WAKE_INTERVAL) {
+        if (upto - r->seen_written >= r->window) {
             r->seen_written = atomic_load(&r->written);
-            if (upto > r->seen_written) {
-                r->last_wake = now;
+            if (upto - r->seen_written >= r->window) {
                 pthread_mutex_lock(&r->lock);
                 pthread_cond_signal(&r->work);
                 pthread_mutex_unlock(&r->lock);
