@@ -57,10 +57,10 @@ ikv_observer ikv_recorder_observer(ikv_recorder *r);
 int ikv_recorder_write(ikv_recorder *r, const int32_t *tokens, int upto, char *err,
                        size_t errlen);
 
-/* Waits until every position handed over is written and ends the
- * background thread (later writes happen on the caller's thread).
- * IKV_OK, or an error that says which write failed. Call it before
- * closing the writer or reading what follows. */
+/* Takes the writing back from the background thread (it finishes the
+ * position at hand) and writes what is left on the caller's thread, as
+ * every later write. IKV_OK, or an error that says which write failed.
+ * Call it before closing the writer or reading what follows. */
 int ikv_recorder_finish(ikv_recorder *r, char *err, size_t errlen);
 
 /* Positions written so far. */
