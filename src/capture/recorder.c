@@ -488,6 +488,7 @@ static void wait_for_work(ikv_recorder *r, long ns)
 
 static void *writing_thread(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ikv-record"); /* for top and perf */
     ikv_recorder *r = arg;
     /* pages in while the engine starts (its values untouched) */
     if (r->arena)

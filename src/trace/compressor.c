@@ -90,6 +90,7 @@ static void compress_one(ikv_compressor *c, ikv_band_job *job, size_t i, ikv_chu
 
 static void *run(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ikv-deflate"); /* for top and perf */
     ikv_compressor *c = arg;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* error stacks are per thread */
     pthread_mutex_lock(&c->lock);
