@@ -47,6 +47,22 @@ int ikv_direct_chunks_possible(const ikv_trace_writer *w, const wdset *d)
  * positions one after another ([band][outer][inner], as rows arrive), so
  * the writer copies each row with one move and this, on the compressing
  * thread, does the scatter into the chunk's order. */
+/* One row of a chunk (along its last axis): `run` elements `step` bytes
+ * apart in the buffer, then zeros to `row` elements. Returns the next. */
+static inline unsigned char *chunk_row(unsigned char *raw, const unsigned char *from, size_t run, size_t row,
+                                       size_t step, size_t es)
+{
+    if (step == es) {
+        memcpy(raw, from, run * es);
+    } else { /* T is the last axis: one element per position */
+        for (size_t i = 0; i < run; i++)
+            memcpy(raw + i * es, from + i * step, es);
+    }
+    if (run < row)
+        memset(raw + run * es, 0, (row - run) * es);
+    return raw + row * es;
+}
+
 static void gather(const ikv_band_job *d, const hsize_t *offset, unsigned char *raw)
 {
     const int rank = d->rank, last = rank - 1, t = d->t_axis;
@@ -62,32 +78,34 @@ static void gather(const ikv_band_job *d, const hsize_t *offset, unsigned char *
         }
     }
     stride[t] = position;
-    hsize_t local[IKV_TRACE_MAX_RANK] = {0}; /* position in the chunk, last axis 0 */
     const size_t row = (size_t)d->chunk[last];
+    const hsize_t g0 = last == t ? 0 : offset[last]; /* first element of a row */
+    const size_t run_in = g0 < limit[last] ? (size_t)(limit[last] - g0 < row ? limit[last] - g0 : row) : 0;
+    if (rank == 1) {
+        chunk_row(raw, d->buf + (size_t)g0 * stride[0] * es, run_in, row, stride[0] * es, es);
+        return;
+    }
+    /* rows go along axis `along` (the one before the last), a fixed
+     * stride apart; the axes before it are walked as an odometer */
+    const int along = last - 1;
+    const hsize_t first = along == t ? 0 : offset[along];
+    const size_t rows = (size_t)d->chunk[along];
+    const size_t rows_in = first < limit[along] ? (size_t)(limit[along] - first < rows ? limit[along] - first : rows) : 0;
+    hsize_t local[IKV_TRACE_MAX_RANK] = {0}; /* position in the chunk, axes before `along` */
     for (;;) {
-        /* the buffer coordinates of this row, or a row of padding */
         int inside = 1;
-        size_t src = 0;
-        for (int a = 0; a < last; a++) {
+        size_t base = (size_t)first * stride[along] + (size_t)g0 * stride[last];
+        for (int a = 0; a < along; a++) {
             hsize_t g = (a == t ? 0 : offset[a]) + local[a];
             inside &= g < limit[a];
-            src += (size_t)g * stride[a];
+            base += (size_t)g * stride[a];
         }
-        hsize_t g0 = last == t ? 0 : offset[last];
-        size_t run = 0;
-        if (inside && g0 < limit[last]) {
-            run = (size_t)(limit[last] - g0 < row ? limit[last] - g0 : row);
-            const unsigned char *from = d->buf + (src + (size_t)g0 * stride[last]) * es;
-            if (stride[last] == 1) {
-                memcpy(raw, from, run * es);
-            } else { /* T is the last axis: one element per position */
-                for (size_t i = 0; i < run; i++)
-                    memcpy(raw + i * es, from + i * stride[last] * es, es);
-            }
+        for (size_t j = 0; j < rows; j++) {
+            const size_t run = inside && j < rows_in ? run_in : 0;
+            const unsigned char *from = run ? d->buf + (base + j * stride[along]) * es : d->buf;
+            raw = chunk_row(raw, from, run, row, stride[last] * es, es);
         }
-        memset(raw + run * es, 0, (row - run) * es);
-        raw += row * es;
-        int a = last - 1;
+        int a = along - 1;
         while (a >= 0 && ++local[a] == d->chunk[a])
             local[a--] = 0;
         if (a < 0)
