@@ -114,6 +114,23 @@ void ikv_recorder_free(ikv_recorder *r)
     free(r);
 }
 
+void ikv_recorder_meta(const ikv_model_details *m, int n_prompt, ikv_trace_meta *meta)
+{
+    memset(meta, 0, sizeof *meta);
+    snprintf(meta->model_name, sizeof meta->model_name, "%s", m->name);
+    snprintf(meta->arch, sizeof meta->arch, "%s", m->arch);
+    meta->n_layers = m->n_layers;
+    meta->n_heads = m->n_heads;
+    meta->n_kv_heads = m->n_kv_heads;
+    meta->head_dim = m->head_dim;
+    meta->dim = m->dim;
+    meta->hidden_dim = m->hidden_dim;
+    meta->vocab_size = m->vocab_size;
+    meta->rope_theta = m->rope_theta;
+    meta->norm_eps = m->norm_eps;
+    meta->n_prompt = n_prompt;
+}
+
 int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
                         const ikv_recorder_config *cfg, char *err, size_t errlen)
 {

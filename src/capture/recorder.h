@@ -33,6 +33,11 @@
 
 typedef struct ikv_recorder ikv_recorder;
 
+/* The trace metadata a model's details give (name, architecture, shape,
+ * RoPE and norm constants) and n_prompt; the rest zero, for the caller
+ * (producer, command, model hash). */
+void ikv_recorder_meta(const ikv_model_details *model, int n_prompt, ikv_trace_meta *meta);
+
 typedef struct ikv_recorder_config {
     const ikv_session *session;  /* read for cached keys/values (attn stats) */
     const ikv_trace_spec *spec;  /* the writer's spec: signals, topk, layers */

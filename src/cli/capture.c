@@ -609,20 +609,7 @@ static int after_positions(void *user, int n_past)
 
 static void fill_meta(const capture_options *o, const run_context *rc, ikv_model *model, ikv_trace_meta *meta)
 {
-    memset(meta, 0, sizeof *meta);
-    const ikv_model_details *m = rc->info;
-    snprintf(meta->model_name, sizeof meta->model_name, "%s", m->name);
-    snprintf(meta->arch, sizeof meta->arch, "%s", m->arch);
-    meta->n_layers = m->n_layers;
-    meta->n_heads = m->n_heads;
-    meta->n_kv_heads = m->n_kv_heads;
-    meta->head_dim = m->head_dim;
-    meta->dim = m->dim;
-    meta->hidden_dim = m->hidden_dim;
-    meta->vocab_size = m->vocab_size;
-    meta->rope_theta = m->rope_theta;
-    meta->norm_eps = m->norm_eps;
-    meta->n_prompt = rc->n_prompt;
+    ikv_recorder_meta(rc->info, rc->n_prompt, meta);
     snprintf(meta->producer, sizeof meta->producer, "infokv-capture %s", PACKAGE_VERSION);
     snprintf(meta->model_sha256, sizeof meta->model_sha256, "%s", ikv_model_sha256(model));
     snprintf(meta->command, sizeof meta->command, "%s", o->command);

@@ -64,19 +64,7 @@ static int run(ikv_model *m, const int32_t *tokens, int n_prompt, int total, con
     double t0 = now();
     if (spec) {
         ikv_trace_meta meta;
-        memset(&meta, 0, sizeof meta);
-        snprintf(meta.model_name, sizeof meta.model_name, "%s", info->name);
-        snprintf(meta.arch, sizeof meta.arch, "%s", info->arch);
-        meta.n_layers = info->n_layers;
-        meta.n_heads = info->n_heads;
-        meta.n_kv_heads = info->n_kv_heads;
-        meta.head_dim = info->head_dim;
-        meta.dim = info->dim;
-        meta.hidden_dim = info->hidden_dim;
-        meta.vocab_size = info->vocab_size;
-        meta.rope_theta = info->rope_theta;
-        meta.norm_eps = info->norm_eps;
-        meta.n_prompt = n_prompt;
+        ikv_recorder_meta(info, n_prompt, &meta);
         if (ikv_trace_writer_create(&w, path, &meta, spec, err, sizeof err) != 0) {
             fprintf(stderr, "bench_capture: %s\n", err);
             return -1;

@@ -61,21 +61,8 @@ static int setup(void)
 static int capture(const char *path, unsigned signals, int background, int window, char *err,
                    size_t errlen)
 {
-    const ikv_model_details *info = ikv_model_info(model);
     ikv_trace_meta meta;
-    memset(&meta, 0, sizeof meta);
-    snprintf(meta.model_name, sizeof meta.model_name, "tiny");
-    snprintf(meta.arch, sizeof meta.arch, "llama");
-    meta.n_layers = info->n_layers;
-    meta.n_heads = info->n_heads;
-    meta.n_kv_heads = info->n_kv_heads;
-    meta.head_dim = info->head_dim;
-    meta.dim = info->dim;
-    meta.hidden_dim = info->hidden_dim;
-    meta.vocab_size = info->vocab_size;
-    meta.rope_theta = info->rope_theta;
-    meta.norm_eps = info->norm_eps;
-    meta.n_prompt = PROMPT;
+    ikv_recorder_meta(ikv_model_info(model), PROMPT, &meta);
     ikv_trace_spec spec = ikv_trace_writer_default_spec();
     spec.signals = signals;
     spec.expected_tokens = TOTAL;
