@@ -60,7 +60,8 @@ struct ikv_recorder {
     char err[256];
     /* Writing behind (config.background): a thread of its own computes
      * the logit signals and writes the handed positions while the
-     * caller's thread runs the engine. The lock guards what follows. */
+     * caller's thread runs the engine. `busy` and the waits go under the
+     * lock; `behind` and `joinable` are the caller's thread's own. */
     int behind;          /* the thread runs */
     pthread_t thread;
     pthread_mutex_t lock;
