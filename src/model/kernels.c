@@ -508,6 +508,35 @@ int ikv_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads, ikv
     return IKV_OK;
 }
 
+int ikv_matvec_group(const ikv_matrix *const *w, int n, const float *x, float *const *y, int n_threads,
+                     ikv_workspace *ws)
+{
+    int same = n > 0;
+    for (int i = 1; i < n; i++)
+        same &= w[i]->type == w[0]->type && w[i]->cols == w[0]->cols;
+#if defined(IKV_BF16DP)
+    if (same && w[0]->type == IKV_WTYPE_BF16) {
+        if (ikv_workspace_reserve(ws, ikv_bf16_matvec_scratch(w[0]->cols)) != IKV_OK)
+            return IKV_ENOMEM;
+        ikv_bf16_matvec_group(w, n, x, y, n_threads, ws->buf);
+        return IKV_OK;
+    }
+#endif
+#if defined(IKV_VNNI)
+    if (same && w[0]->type == IKV_WTYPE_Q8_0) {
+        if (ikv_workspace_reserve(ws, ikv_matvec_workspace(w[0])) != IKV_OK)
+            return IKV_ENOMEM;
+        ikv_q8_matvec_group(w, n, x, y, n_threads, ws->buf);
+        return IKV_OK;
+    }
+#endif
+    (void)same;
+    for (int i = 0; i < n; i++)
+        if (ikv_matvec(w[i], x, y[i], n_threads, ws) != IKV_OK)
+            return IKV_ENOMEM;
+    return IKV_OK;
+}
+
 void ikv_scaled_scores(const float *q, const float *k, int n, int d, float scale, float *row)
 {
 #if defined(IKV_SIMD256)

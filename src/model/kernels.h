@@ -57,6 +57,14 @@ const char *ikv_kernels_isa(void);
 int ikv_matvec(const ikv_matrix *w, const float *x /* [cols] */, float *y /* [rows] */,
                int n_threads, ikv_workspace *ws);
 
+/* y_i = W_i x for n matrices that read the same x (q, k and v; gate and
+ * up), with the results of n ikv_matvec calls. Matrices of one type and
+ * width go through one parallel region: one wake of the threads instead
+ * of n (tens of microseconds each on a VM with passive waiting) and,
+ * for Q8_0 and BF16, one conversion of x. */
+int ikv_matvec_group(const ikv_matrix *const *w, int n, const float *x /* [cols] */,
+                     float *const *y /* [n][rows of each] */, int n_threads, ikv_workspace *ws);
+
 /* Y[t][r] = W[r] . X[t] for t < n. Returns 0, or IKV_ENOMEM when the
  * workspace cannot grow. Small n falls back to ikv_matvec per token. */
 int ikv_matmul(const ikv_matrix *w, const float *x /* [n][cols] */, int n,

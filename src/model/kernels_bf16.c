@@ -113,22 +113,34 @@ static void matvec_rows(const ikv_matrix *w, const uint16_t *hi, const uint16_t 
 #pragma omp for schedule(static) nowait
     for (int r = 0; r < quarter; r++)
         dot_rows4(w, r, quarter, hi, lo, x, y);
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int r = 4 * quarter; r < w->rows; r++)
         y[r] = dot_row(w->data + (size_t)r * w->row_bytes, hi, lo, x, w->cols);
 }
 
-void ikv_bf16_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads, float *scratch)
+void ikv_bf16_matvec_group(const ikv_matrix *const *w, int n, const float *x, float *const *y, int n_threads,
+                           float *scratch)
 {
-    const size_t padded = ikv_bf16_matvec_scratch(w->cols);
+    const size_t padded = ikv_bf16_matvec_scratch(w[0]->cols);
     uint16_t *hi = (uint16_t *)(void *)scratch, *lo = hi + padded;
-    split(x, w->cols / SPLIT_STEP * SPLIT_STEP, hi, lo);
-    if (n_threads <= 1 || (int64_t)w->rows * w->cols < IKV_PARALLEL_MIN_WEIGHTS) {
-        matvec_rows(w, hi, lo, x, y);
+    split(x, w[0]->cols / SPLIT_STEP * SPLIT_STEP, hi, lo);
+    int64_t weights = 0;
+    for (int i = 0; i < n; i++)
+        weights += (int64_t)w[i]->rows * w[i]->cols;
+    if (n_threads <= 1 || weights < IKV_PARALLEL_MIN_WEIGHTS) {
+        for (int i = 0; i < n; i++)
+            matvec_rows(w[i], hi, lo, x, y[i]);
         return;
     }
+    /* every thread goes through the matrices in order (nowait loops) */
 #pragma omp parallel num_threads(n_threads)
-    matvec_rows(w, hi, lo, x, y);
+    for (int i = 0; i < n; i++)
+        matvec_rows(w[i], hi, lo, x, y[i]);
+}
+
+void ikv_bf16_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads, float *scratch)
+{
+    ikv_bf16_matvec_group(&w, 1, x, &y, n_threads, scratch);
 }
 
 #endif

@@ -26,6 +26,9 @@ size_t ikv_bf16_matvec_scratch(int cols);
  * 64-byte aligned. */
 void ikv_bf16_matvec(const ikv_matrix *w, const float *x /* [cols] */, float *y /* [rows] */,
                      int n_threads, float *scratch);
+/* As ikv_matvec_group, n BF16 matrices with the same cols. */
+void ikv_bf16_matvec_group(const ikv_matrix *const *w, int n, const float *x /* [cols] */,
+                           float *const *y /* [n][rows of each] */, int n_threads, float *scratch);
 #endif
 
 #endif

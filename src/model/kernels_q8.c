@@ -246,20 +246,33 @@ static void matvec_rows(const ikv_matrix *w, const q8_vector *v, float *y)
 #pragma omp for schedule(static) nowait
     for (int r = 0; r < quarter; r++)
         dot_rows4(w, r, quarter, v, y);
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int r = 4 * quarter; r < rows; r++)
         y[r] = dot_row(w->data + (size_t)r * w->row_bytes, v, nb);
 }
 
-void ikv_q8_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads, float *scratch)
+void ikv_q8_matvec_group(const ikv_matrix *const *w, int n, const float *x, float *const *y, int n_threads,
+                         float *scratch)
 {
-    q8_vector v = quantize_vector(x, w->cols, scratch);
-    if (n_threads <= 1 || (int64_t)w->rows * w->cols < IKV_PARALLEL_MIN_WEIGHTS) {
-        matvec_rows(w, &v, y);
+    q8_vector v = quantize_vector(x, w[0]->cols, scratch);
+    int64_t weights = 0;
+    for (int i = 0; i < n; i++)
+        weights += (int64_t)w[i]->rows * w[i]->cols;
+    if (n_threads <= 1 || weights < IKV_PARALLEL_MIN_WEIGHTS) {
+        for (int i = 0; i < n; i++)
+            matvec_rows(w[i], &v, y[i]);
         return;
     }
+    /* every thread goes through the matrices in order, sharing out each
+     * one's rows without waiting for the others (the loops are nowait) */
 #pragma omp parallel num_threads(n_threads)
-    matvec_rows(w, &v, y);
+    for (int i = 0; i < n; i++)
+        matvec_rows(w[i], &v, y[i]);
+}
+
+void ikv_q8_matvec(const ikv_matrix *w, const float *x, float *y, int n_threads, float *scratch)
+{
+    ikv_q8_matvec_group(&w, 1, x, &y, n_threads, scratch);
 }
 
 /* ---- prefill ---- */

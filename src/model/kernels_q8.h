@@ -31,6 +31,9 @@ void ikv_q8_matvec(const ikv_matrix *w, const float *x /* [cols] */, float *y /*
                    int n_threads, float *scratch);
 void ikv_q8_matmul(const ikv_matrix *w, const float *x /* [n][cols] */, int n,
                    float *y /* [n][rows] */, int n_threads, float *scratch);
+/* As ikv_matvec_group, n matrices of Q8_0 with the same cols. */
+void ikv_q8_matvec_group(const ikv_matrix *const *w, int n, const float *x /* [cols] */,
+                         float *const *y /* [n][rows of each] */, int n_threads, float *scratch);
 #endif
 
 #endif

@@ -134,6 +134,44 @@ static void test_matvec_every_type(void)
     }
 }
 
+/* Products of several matrices on one x in one parallel region give the
+ * results of one ikv_matvec each, bit for bit: q, k and v of different
+ * heights, every type, one and two threads, and a group of mixed types
+ * (done one by one). */
+static void test_matvec_group(void)
+{
+    const int rows[3] = {200, 52, 52}, cols = 1056;
+    for (int type = 0; type <= IKV_WTYPE_COUNT; type++) {
+        test_matrix t[3];
+        for (int i = 0; i < 3; i++) /* the last round: F32, F16, BF16 */
+            make_matrix(&t[i], (ikv_wtype)(type < IKV_WTYPE_COUNT ? type : i), rows[i], cols);
+        float *x = malloc((size_t)cols * sizeof *x);
+        for (int c = 0; c < cols; c++)
+            x[c] = uniform();
+        for (int threads = 1; threads <= 2; threads++) {
+            float *alone[3], *together[3];
+            const ikv_matrix *w[3];
+            ikv_workspace ws = {0};
+            for (int i = 0; i < 3; i++) {
+                w[i] = &t[i].w;
+                alone[i] = malloc((size_t)rows[i] * sizeof(float));
+                together[i] = malloc((size_t)rows[i] * sizeof(float));
+                CU_ASSERT_EQUAL(ikv_matvec(w[i], x, alone[i], threads, &ws), IKV_OK);
+            }
+            CU_ASSERT_EQUAL(ikv_matvec_group(w, 3, x, together, threads, &ws), IKV_OK);
+            for (int i = 0; i < 3; i++) {
+                CU_ASSERT(memcmp(alone[i], together[i], (size_t)rows[i] * sizeof(float)) == 0);
+                free(alone[i]);
+                free(together[i]);
+            }
+            ikv_workspace_free(&ws);
+        }
+        free(x);
+        for (int i = 0; i < 3; i++)
+            free_matrix(&t[i]);
+    }
+}
+
 static void test_float_widths(void)
 {
     /* wide rows with a tail past the last whole vector */
@@ -523,6 +561,7 @@ static void add_suites(void)
         {"vector code in use", test_isa},
         {"matrix-vector, every type", test_matvec_every_type},
         {"rows of any width", test_float_widths},
+        {"several products on one x, one region", test_matvec_group},
         {"matrix-matrix, every type and token count", test_matmul_every_type},
         {"Q8_0 activations: rounding, zeros, NaN", test_q8_activations},
         {"exp of softmax scores: accuracy, limits, tails", test_exp_nonpositive},
