@@ -278,15 +278,10 @@ static void layer_forward(ikv_session *s, int l, int n)
 
     /* attention block */
     rmsnorm_rows(s->xb, s->x, lw->attn_norm, n, D, eps);
-    if (n == 1) { /* decode: one parallel region for the three */
-        const ikv_matrix *const qkv[3] = {&lw->wq, &lw->wk, &lw->wv};
-        float *const out[3] = {s->q, s->k, s->v};
-        ikv_matvec_group(qkv, 3, s->xb, out, nt, &s->ws);
-    } else {
-        ikv_matmul(&lw->wq, s->xb, n, s->q, nt, &s->ws);
-        ikv_matmul(&lw->wk, s->xb, n, s->k, nt, &s->ws);
-        ikv_matmul(&lw->wv, s->xb, n, s->v, nt, &s->ws);
-    }
+    /* products of one input together: in decode one parallel region */
+    const ikv_matrix *const qkv[3] = {&lw->wq, &lw->wk, &lw->wv};
+    float *const qkv_out[3] = {s->q, s->k, s->v};
+    ikv_matmul_group(qkv, 3, s->xb, n, qkv_out, nt, &s->ws);
     add_bias(s->q, lw->bq, n, s->qd);
     add_bias(s->k, lw->bk, n, s->kvd);
     add_bias(s->v, lw->bv, n, s->kvd);
@@ -312,14 +307,9 @@ static void layer_forward(ikv_session *s, int l, int n)
 
     /* feed-forward block: down(silu(gate(x)) * up(x)) */
     rmsnorm_rows(s->xb, s->x, lw->ffn_norm, n, D, eps);
-    if (n == 1) {
-        const ikv_matrix *const gate_up[2] = {&lw->w_gate, &lw->w_up};
-        float *const out[2] = {s->hb, s->hb2};
-        ikv_matvec_group(gate_up, 2, s->xb, out, nt, &s->ws);
-    } else {
-        ikv_matmul(&lw->w_gate, s->xb, n, s->hb, nt, &s->ws);
-        ikv_matmul(&lw->w_up, s->xb, n, s->hb2, nt, &s->ws);
-    }
+    const ikv_matrix *const gate_up[2] = {&lw->w_gate, &lw->w_up};
+    float *const gate_up_out[2] = {s->hb, s->hb2};
+    ikv_matmul_group(gate_up, 2, s->xb, n, gate_up_out, nt, &s->ws);
     ikv_swiglu(s->hb, s->hb2, (size_t)n * s->F);
     ikv_matmul(&lw->w_down, s->hb, n, s->xb, nt, &s->ws);
     add_rows(s->x, s->xb, n, D);

@@ -885,6 +885,28 @@ static void matmul_float(const ikv_matrix *w, const float *x, int n, float *y, i
     }
 }
 
+int ikv_matmul_group(const ikv_matrix *const *w, int count, const float *x, int n, float *const *y,
+                     int n_threads, ikv_workspace *ws)
+{
+    if (n >= MATMUL_MIN_TOKENS) {
+        for (int i = 0; i < count; i++)
+            if (ikv_matmul(w[i], x, n, y[i], n_threads, ws) != IKV_OK)
+                return IKV_ENOMEM;
+        return IKV_OK;
+    }
+    enum { MAX_GROUP = 8 };
+    if (count > MAX_GROUP)
+        return IKV_EINVAL;
+    for (int t = 0; t < n; t++) {
+        float *yt[MAX_GROUP];
+        for (int i = 0; i < count; i++)
+            yt[i] = y[i] + (size_t)t * (size_t)w[i]->rows;
+        if (ikv_matvec_group(w, count, x + (size_t)t * (size_t)w[0]->cols, yt, n_threads, ws) != IKV_OK)
+            return IKV_ENOMEM;
+    }
+    return IKV_OK;
+}
+
 int ikv_matmul(const ikv_matrix *w, const float *x, int n, float *y, int n_threads,
                ikv_workspace *ws)
 {

@@ -65,6 +65,12 @@ int ikv_matvec(const ikv_matrix *w, const float *x /* [cols] */, float *y /* [ro
 int ikv_matvec_group(const ikv_matrix *const *w, int n, const float *x /* [cols] */,
                      float *const *y /* [n][rows of each] */, int n_threads, ikv_workspace *ws);
 
+/* Y_i = X W_i^T for `count` matrices that read the same X [n][cols]:
+ * per token through ikv_matvec_group where ikv_matmul would go token by
+ * token (decode), else one ikv_matmul each. */
+int ikv_matmul_group(const ikv_matrix *const *w, int count, const float *x /* [n][cols] */, int n,
+                     float *const *y /* [count][n][rows of each] */, int n_threads, ikv_workspace *ws);
+
 /* Y[t][r] = W[r] . X[t] for t < n. Returns 0, or IKV_ENOMEM when the
  * workspace cannot grow. Small n falls back to ikv_matvec per token. */
 int ikv_matmul(const ikv_matrix *w, const float *x /* [n][cols] */, int n,
