@@ -6,7 +6,8 @@ TESTS += tests/unit/test_live tests/unit/test_recorder
 tests_unit_test_live_SOURCES = tests/unit/test_live.c
 tests_unit_test_live_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_live_LDADD = libikvlive.la libikvsim.la $(UNIT_LDADD)
-tests_unit_test_recorder_SOURCES = tests/unit/test_recorder.c
+tests_unit_test_recorder_SOURCES = tests/unit/test_recorder.c tests/unit/sync_fault.c \
+	tests/unit/sync_fault.h
 tests_unit_test_recorder_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_recorder_LDADD = libikvcapture.la $(UNIT_LDADD)
 endif

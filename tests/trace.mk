@@ -15,7 +15,7 @@ tests_unit_test_trace_LDADD = libikvtrace.la $(UNIT_LDADD)
 # Forges foreign, hostile and broken HDF5 files, and checks our binary16
 # conversion against HDF5's: the one test that uses the HDF5 API directly.
 tests_unit_test_trace_hdf5_SOURCES = tests/unit/test_trace_hdf5.c tests/unit/trace_synth.c \
-	tests/unit/trace_synth.h
+	tests/unit/trace_synth.h tests/unit/sync_fault.c tests/unit/sync_fault.h
 tests_unit_test_trace_hdf5_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(HDF5_CFLAGS)
 tests_unit_test_trace_hdf5_LDADD = libikvtrace.la $(HDF5_LIBS) $(UNIT_LDADD)
 endif

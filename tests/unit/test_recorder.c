@@ -6,18 +6,17 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "capture/recorder.h"
 #include "model/model.h"
 #include "model/session.h"
 #include "runner.h"
+#include "sync_fault.h"
 #include "trace/trace.h"
 
 enum { PROMPT = 40, TOTAL = 160, CHUNK = 16 };
@@ -25,19 +24,6 @@ enum { PROMPT = 40, TOTAL = 160, CHUNK = 16 };
 static ikv_model *model;
 static int32_t tokens[TOTAL];
 static char tmpdir[256];
-
-/* The trace writer fdatasyncs on its own thread now and then; this
- * binary's fdatasync replaces the C library's and fails on request. */
-static volatile int fail_fdatasync;
-
-int fdatasync(int fd)
-{
-    if (fail_fdatasync) {
-        errno = EIO;
-        return -1;
-    }
-    return (int)syscall(SYS_fdatasync, fd);
-}
 
 static int setup(void)
 {
@@ -180,9 +166,9 @@ static void test_failure_behind(void)
 {
     char path[512], err[512] = "";
     path_of(path, sizeof path, "fail.h5");
-    fail_fdatasync = 1;
+    ikv_fail_fdatasync = 1;
     const int rc = capture(path, IKV_TRACE_ALL, 1, CHUNK, err, sizeof err);
-    fail_fdatasync = 0;
+    ikv_fail_fdatasync = 0;
     CU_ASSERT_NOT_EQUAL(rc, IKV_OK);
     if (!strstr(err, "cannot sync the file"))
         printf("\n    message: %s ", err);

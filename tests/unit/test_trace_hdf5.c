@@ -12,12 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <hdf5.h>
 
 #include "runner.h"
+#include "sync_fault.h"
 #include "trace/internal.h"
 #include "trace_synth.h"
 
@@ -702,22 +702,6 @@ static void test_raw_tail(void)
     check_tail(2 * ce, "/logits/entropy", 0);
 }
 
-/* The writer's background thread fdatasyncs the file now and then while
- * a capture runs; this binary's fdatasync replaces the C library's for
- * the writer linked into it, and fails on request. */
-static volatile int fail_fdatasync;
-static volatile int fdatasync_calls;
-
-int fdatasync(int fd)
-{
-    fdatasync_calls++;
-    if (fail_fdatasync) {
-        errno = EIO;
-        return -1;
-    }
-    return (int)syscall(SYS_fdatasync, fd);
-}
-
 /* A sync that fails while the capture runs fails close, with a message
  * that says so, and leaves no file under the final name: close's own
  * fsync, on a new descriptor, would not see that error again. */
@@ -736,8 +720,8 @@ static void test_failed_sync(void)
     ikv_synth syn;
     CU_ASSERT_FATAL(ikv_synth_init(&syn, &meta, NULL, 0, T, spec.topk, spec.entropy_k, 5, 0) == 0);
     for (int fail = 0; fail < 2; fail++) {
-        fail_fdatasync = fail;
-        fdatasync_calls = 0;
+        ikv_fail_fdatasync = fail;
+        ikv_fdatasync_calls = 0;
         err[0] = '\0';
         ikv_trace_writer *w;
         CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err), IKV_TRACE_OK);
@@ -753,7 +737,7 @@ static void test_failed_sync(void)
             snprintf(err, sizeof err, "%s", ikv_trace_writer_error(w));
             ikv_trace_writer_abort(w);
         }
-        CU_ASSERT(fdatasync_calls > 0);
+        CU_ASSERT(ikv_fdatasync_calls > 0);
         if (fail) {
             CU_ASSERT_NOT_EQUAL(rc, IKV_TRACE_OK);
             if (!strstr(err, "cannot sync the file") || !strstr(err, strerror(EIO)))
@@ -764,7 +748,7 @@ static void test_failed_sync(void)
             CU_ASSERT_EQUAL(rc, IKV_TRACE_OK);
             CU_ASSERT(access(path, F_OK) == 0);
         }
-        fail_fdatasync = 0;
+        ikv_fail_fdatasync = 0;
         unlink(path);
     }
     ikv_synth_free(&syn);
