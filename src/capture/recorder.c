@@ -2,7 +2,6 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include "capture/recorder.h"
 #include "infokv/core.h"
 #include "util/bigalloc.h"
+#include "util/thread.h"
 
 /* A ring of slots from this size on is one mapping on huge pages. */
 #define BIG_ARENA ((size_t)8 << 20)
@@ -506,7 +506,6 @@ static void wait_for_work(ikv_recorder *r, long ns)
 
 static void *writing_thread(void *arg)
 {
-    pthread_setname_np(pthread_self(), "ikv-record"); /* for top and perf */
     ikv_recorder *r = arg;
     /* pages in while the engine starts (its values untouched) */
     if (r->arena)
@@ -566,12 +565,7 @@ static int start_thread(ikv_recorder *r)
         pthread_mutex_destroy(&r->lock);
         return -1;
     }
-    /* every signal blocked: the program's handlers run on its own threads */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    const int started = pthread_create(&r->thread, NULL, writing_thread, r) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    const int started = ikv_thread_start(&r->thread, "ikv-record", writing_thread, r) == 0;
     if (!started) {
         pthread_cond_destroy(&r->progress);
         pthread_cond_destroy(&r->work);

@@ -17,10 +17,10 @@
 #include "config.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 
 #include "trace/writer_internal.h"
+#include "util/thread.h"
 
 struct ikv_compressor {
     pthread_t thread;
@@ -90,7 +90,6 @@ static void compress_one(ikv_compressor *c, ikv_band_job *job, size_t i, ikv_chu
 
 static void *run(void *arg)
 {
-    pthread_setname_np(pthread_self(), "ikv-deflate"); /* for top and perf */
     ikv_compressor *c = arg;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* error stacks are per thread */
     pthread_mutex_lock(&c->lock);
@@ -130,13 +129,7 @@ ikv_compressor *ikv_compressor_create(void)
         free(c);
         return NULL;
     }
-    /* The thread blocks every signal: a program's handlers (capture stops
-     * at the next token on SIGINT) then run on its own threads. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int started = pthread_create(&c->thread, NULL, run, c) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int started = ikv_thread_start(&c->thread, "ikv-deflate", run, c) == 0;
     if (!started) {
         pthread_cond_destroy(&c->finished);
         pthread_cond_destroy(&c->work);

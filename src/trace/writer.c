@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -38,6 +37,7 @@
 
 #include "trace/writer_internal.h"
 #include "util/bigalloc.h"
+#include "util/thread.h"
 #include "util/outfile.h"
 
 /* Target and limits of chunk sizes (bytes). Chunks of the big per-layer
@@ -410,7 +410,6 @@ static int create_file(ikv_trace_writer *w)
 
 static void *create_file_thread(void *arg)
 {
-    pthread_setname_np(pthread_self(), "ikv-trace-open"); /* for top and perf; at most 15 characters */
     ikv_trace_writer *w = arg;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* error stacks are per thread */
     w->create_rc = create_file(w);
@@ -424,12 +423,7 @@ static int start_create_file(ikv_trace_writer *w)
     hbool_t safe = 0;
     w->write_in_thread = H5is_library_threadsafe(&safe) >= 0 && safe;
     if (w->write_in_thread) {
-        /* every signal blocked: handlers run on the caller's threads */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        w->creating = pthread_create(&w->create_thread, NULL, create_file_thread, w) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        w->creating = ikv_thread_start(&w->create_thread, "ikv-trace-open", create_file_thread, w) == 0;
         if (w->creating)
             return IKV_TRACE_OK;
     }
