@@ -161,8 +161,12 @@ int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
     r->K = spec->topk;
     r->entropy_k = spec->entropy_k;
     r->window = cfg->window;
-    r->ring = cfg->background ? 2 * cfg->window : cfg->window;
     r->max_positions = cfg->max_positions;
+    r->ring = cfg->background ? 2 * cfg->window : cfg->window;
+    /* no more slots than positions: a short capture of a large model
+     * would fault in memory it never uses */
+    if (r->ring > r->window && r->ring > r->max_positions)
+        r->ring = r->max_positions > r->window ? r->max_positions : r->window;
     int failed = 0;
     r->slot_of_layer = zalloc((size_t)r->L, sizeof *r->slot_of_layer, &failed);
     for (int l = 0; !failed && l < r->L; l++) {

@@ -21,5 +21,5 @@ libikvmodel_la_SOURCES = \
 	src/model/session.h src/model/session_internal.h src/model/session.c \
 	src/model/forward.c \
 	src/model/sampler.h src/model/sampler.c
-libikvmodel_la_LIBADD = libikvtok.la libikvcore.la -lm
+libikvmodel_la_LIBADD = libikvtok.la libikvcore.la libikvutil.la -lm
 

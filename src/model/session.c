@@ -14,6 +14,7 @@
 #endif
 
 #include "model/session_internal.h"
+#include "util/bigalloc.h"
 
 int ikv_session_fail(ikv_session *s, int status, const char *fmt, ...)
 {
@@ -43,6 +44,20 @@ static void *alloc_array(size_t count, size_t size, int *failed)
     return p;
 }
 
+/* The observer's prompt logits and attention rows: the engine writes
+ * each row before it is reported, so they need no zeroing, and a large
+ * model's (Llama-3.2-1B: 16 MiB of logits) come on huge pages: zeroing
+ * them with 4 KiB faults cost a 1B capture 25 ms before its first token. */
+static size_t logit_rows_bytes(const ikv_session *s)
+{
+    return (size_t)IKV_LOGIT_ROWS * (size_t)s->V * sizeof(float);
+}
+
+static size_t probs_bytes(const ikv_session *s)
+{
+    return (size_t)s->probs_rows * (size_t)s->H * (size_t)s->capacity * sizeof(float);
+}
+
 void ikv_session_free(ikv_session *s)
 {
     if (!s)
@@ -66,8 +81,8 @@ void ikv_session_free(ikv_session *s)
     free(s->scores);
     free(s->tiles);
     free(s->before);
-    free(s->probs);
-    free(s->logit_rows);
+    ikv_big_free(s->probs, probs_bytes(s));
+    ikv_big_free(s->logit_rows, logit_rows_bytes(s));
     ikv_workspace_free(&s->ws);
     free(s);
 }
@@ -187,13 +202,14 @@ int ikv_session_set_observer(ikv_session *s, const ikv_observer *obs)
     int failed = 0;
     if (obs->on_residual && !s->before)
         s->before = alloc_array((size_t)s->batch * s->D, sizeof(float), &failed);
-    if (obs->on_logits && !s->logit_rows)
-        s->logit_rows = alloc_array((size_t)IKV_LOGIT_ROWS * s->V, sizeof(float), &failed);
+    if (obs->on_logits && !s->logit_rows && !(s->logit_rows = ikv_big_alloc(logit_rows_bytes(s))))
+        failed = 1;
     if (obs->on_attention && !s->probs) {
         size_t row = (size_t)s->H * s->capacity * sizeof(float);
         size_t rows = IKV_PROBS_BYTES / row;
         s->probs_rows = rows < 1 ? 1 : rows > (size_t)s->batch ? s->batch : (int)rows;
-        s->probs = alloc_array((size_t)s->probs_rows * s->H * s->capacity, sizeof(float), &failed);
+        if (!(s->probs = ikv_big_alloc(probs_bytes(s))))
+            failed = 1;
     }
     if (failed)
         return ikv_session_fail(s, IKV_ENOMEM, "observer: out of memory");
