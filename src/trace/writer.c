@@ -653,8 +653,9 @@ static int finish_band(ikv_trace_writer *w, wdset *d)
 
 /* Starts compressing d's buffer (n positions) in the background and gives
  * d its spare buffer; without a thread, compresses it here on every core
- * and stores it. The band before must be finished. */
-static int start_band(ikv_trace_writer *w, wdset *d, int64_t n, int deflate_all_planes)
+ * and stores it. The band before must be finished. zero_padded: a last
+ * band that ends before its chunks do, whose every plane is deflated. */
+static int start_band(ikv_trace_writer *w, wdset *d, int64_t n, int zero_padded)
 {
     int rc = ikv_writer_file_ready(w); /* the job takes d->id */
     if (rc != IKV_TRACE_OK)
@@ -665,9 +666,10 @@ static int start_band(ikv_trace_writer *w, wdset *d, int64_t n, int deflate_all_
         w->no_thread = !w->compressor || !w->scratch;
     }
     ikv_band_job_init(&d->job, w, d, d->buf, n);
-    if (deflate_all_planes) {
+    if (zero_padded) {
         memset(d->job.store_plane, 0, sizeof d->job.store_plane);
         d->job.estimate_planes = 0;
+        d->job.zero_padded = 1;
     }
     const size_t bytes = (size_t)d->outer * (size_t)n * (size_t)d->inner * d->esize;
     w->unsynced += bytes;

@@ -43,6 +43,9 @@ typedef struct ikv_band_job {
     int estimate_planes;                   /* the dataset's first band: each
                                               chunk picks its stored planes
                                               by their entropy instead */
+    int zero_padded;                       /* the band ends before its
+                                              chunks do (close): every
+                                              plane deflated, by runs */
     int sync_after;                        /* IKV_SYNC_*: once written */
     int raw;                               /* store the chunks unfiltered
                                               (IKV_SKIP_FILTERS): the band
