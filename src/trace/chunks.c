@@ -402,8 +402,8 @@ void ikv_band_write(ikv_band_job *job)
          * 1.3 MB file, 0.7 ms when all but its last 200 KB were synced
          * before). start_band (writer.c) decides when. */
         if (ok && job->sync_fd >= 0 && job->sync_after == IKV_SYNC_DATA && fdatasync(job->sync_fd) != 0) {
-            /* reported here: close's fsync, on a descriptor of its own,
-             * would not see an error that this one has taken */
+            /* reported here: a descriptor reports a write error once,
+             * so close's fsync on it would not see this one again */
             job->write_rc = IKV_TRACE_EIO;
             job->sync_errno = errno;
         }

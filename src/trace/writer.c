@@ -575,15 +575,15 @@ int ikv_trace_writer_create(ikv_trace_writer **out, const char *final_path,
     }
     /* Create the file once with open() for an errno-based message (HDF5's
      * own says little about why a create failed). */
-    int fd = open(w->temp_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
+    /* The descriptor stays open: writeback and syncs go through it, and
+     * close's fsync on it reports any write error since. */
+    w->sync_fd = open(w->temp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->sync_fd < 0) {
         snprintf(err, errlen, "%s: cannot create %s: %s", final_path, w->temp_path,
                  strerror(errno));
         release(w);
         return IKV_TRACE_EIO;
     }
-    close(fd);
-    w->sync_fd = open(w->temp_path, O_RDONLY | O_CLOEXEC); /* -1: no early writeback */
     for (int i = 0; i < IKV_N_DSETS; i++) {
         if (!(ikv_dset_defs[i].signal & w->spec.signals))
             continue;
@@ -954,9 +954,12 @@ int ikv_trace_writer_close(ikv_trace_writer *w, int complete, char *err, size_t 
         rc = IKV_TRACE_EIO;
     }
     w->file = -1;
-    if (rc == IKV_TRACE_OK && ikv_commit_rename(w->temp_path, w->final_path) != 0) {
-        ikv_writer_msg(w, "cannot rename %s to it: %s",
-                 w->temp_path, strerror(errno));
+    if (rc == IKV_TRACE_OK && fsync(w->sync_fd) != 0) {
+        ikv_writer_msg(w, "cannot sync %s: %s", w->temp_path, strerror(errno));
+        rc = IKV_TRACE_EIO;
+    }
+    if (rc == IKV_TRACE_OK && rename(w->temp_path, w->final_path) != 0) {
+        ikv_writer_msg(w, "cannot rename %s to it: %s", w->temp_path, strerror(errno));
         rc = IKV_TRACE_EIO;
     }
     if (rc != IKV_TRACE_OK) {

@@ -8,6 +8,7 @@
 
 volatile int ikv_fail_fdatasync;
 volatile int ikv_fdatasync_calls;
+volatile int ikv_fail_fsync;
 
 int fdatasync(int fd)
 {
@@ -17,4 +18,13 @@ int fdatasync(int fd)
         return -1;
     }
     return (int)syscall(SYS_fdatasync, fd);
+}
+
+int fsync(int fd)
+{
+    if (ikv_fail_fsync) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fsync, fd);
 }

@@ -754,6 +754,36 @@ static void test_failed_sync(void)
     ikv_synth_free(&syn);
 }
 
+/* The fsync before the rename fails: close reports it, and neither the
+ * final name nor the temporary file is left. */
+static void test_failed_close_sync(void)
+{
+    char path[512], temp[600], err[1024] = "";
+    path_in_tmp(path, sizeof path, "close-sync.h5");
+    snprintf(temp, sizeof temp, "%s.tmp-%ld", path, (long)getpid());
+    ikv_trace_meta meta = ikv_synth_small_meta();
+    ikv_trace_spec spec = ikv_trace_writer_default_spec();
+    ikv_synth syn;
+    CU_ASSERT_FATAL(ikv_synth_init(&syn, &meta, NULL, 0, 40, spec.topk, spec.entropy_k, 5, 0) == 0);
+    ikv_trace_writer *w;
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err), IKV_TRACE_OK);
+    for (int t = 0; t < 40; t++) {
+        ikv_trace_row row;
+        ikv_synth_row(&syn, t, &row);
+        CU_ASSERT_EQUAL_FATAL(ikv_trace_write_position(w, &row), IKV_TRACE_OK);
+    }
+    ikv_fail_fsync = 1;
+    int rc = ikv_trace_writer_close(w, 1, err, sizeof err);
+    ikv_fail_fsync = 0;
+    CU_ASSERT_NOT_EQUAL(rc, IKV_TRACE_OK);
+    if (!strstr(err, "cannot sync") || !strstr(err, strerror(EIO)))
+        printf("\n    message: %s ", err);
+    CU_ASSERT(strstr(err, "cannot sync") && strstr(err, strerror(EIO)));
+    CU_ASSERT(access(path, F_OK) != 0);
+    CU_ASSERT(access(temp, F_OK) != 0);
+    ikv_synth_free(&syn);
+}
+
 static void add_suites(void)
 {
     static const ikv_test_case half[] = {
@@ -773,6 +803,7 @@ static void add_suites(void)
     static const ikv_test_case tail[] = {
         {"last band: unfiltered when over half full, else deflated", test_raw_tail},
         {"a failed background sync fails close", test_failed_sync},
+        {"a failed sync at close leaves no trace", test_failed_close_sync},
         {NULL, NULL}};
     ikv_test_suite("trace binary16", half);
     ikv_test_suite("trace rejects bad files", reject);
