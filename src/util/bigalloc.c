@@ -26,7 +26,7 @@ typedef struct mapping {
 void *ikv_big_alloc(size_t bytes)
 {
     if (bytes < BIG_MIN)
-        return malloc(bytes);
+        return aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (bytes > SIZE_MAX - 2 * HUGE_PAGE)
         return NULL;
     size_t length = (bytes + 64 + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE + HUGE_PAGE;
@@ -58,7 +58,7 @@ void ikv_big_free(void *p, size_t bytes)
 #else
 void *ikv_big_alloc(size_t bytes)
 {
-    return malloc(bytes);
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
 }
 
 void ikv_big_free(void *p, size_t bytes)
