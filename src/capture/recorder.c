@@ -30,6 +30,7 @@ typedef struct slot {
     float *states;    /* [L'+1][D] */
     float *logits;    /* [V] */
     int have_logits;  /* logits arrived for pos: the summary is still to do */
+    float logprob;    /* of the token at pos, when summarised in the callback */
     int32_t *topk_ids; /* [K] */
     float *topk_lp;   /* [K] */
     float entropy, entropy_topk, logits_lse;
@@ -52,6 +53,16 @@ struct ikv_recorder {
     float *carry_logits; /* [V] logits of the last written position */
     float carry_lse;
     int have_carry;
+    /* Summaries in the callbacks (IKV_LOGITS_IN_CALLBACK): the buffer
+     * holds no logits. The log-probability of a position's token comes
+     * from the logits before it: within a call its token is known from
+     * on_tokens; the first position of a call takes the session's logits
+     * of the call before, which on_tokens still sees. */
+    int summary_here;
+    int32_t *inputs;     /* [max_positions] tokens the session processed */
+    int call_end;        /* one past the last position of the current call */
+    int call_last;       /* last position of the call before, -1 if none */
+    float call_last_lse; /* and its log-sum-exp */
     double *received;    /* [max_positions] or NULL */
     float *entropy_log;  /* [max_positions] */
     int32_t *order;      /* [V] scratch of ikv_top_k */
@@ -108,6 +119,7 @@ void ikv_recorder_free(ikv_recorder *r)
     free(r->slots);
     free(r->slot_of_layer);
     free(r->carry_logits);
+    free(r->inputs);
     free(r->received);
     free(r->entropy_log);
     free(r->order);
@@ -162,6 +174,11 @@ int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
     r->entropy_k = spec->entropy_k;
     r->window = cfg->window;
     r->max_positions = cfg->max_positions;
+    r->summary_here = (spec->signals & IKV_TRACE_LOGITS_SUMMARY) &&
+                      (cfg->logit_summary == IKV_LOGITS_IN_CALLBACK ||
+                       (cfg->logit_summary == IKV_LOGITS_AUTO && r->V >= IKV_LOGITS_CALLBACK_VOCAB &&
+                        !(spec->signals & IKV_TRACE_LOGITS_FULL)));
+    r->call_last = -1;
     r->ring = cfg->background ? 2 * cfg->window : cfg->window;
     /* no more slots than positions: a short capture of a large model
      * would fault in memory it never uses */
@@ -187,7 +204,8 @@ int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
         sig & IKV_TRACE_ATTN_STATS ? Ls * H * d : 0,                      /* out */
         sig & IKV_TRACE_ATTN_PROBS ? Ls * H * (size_t)r->max_positions : 0, /* probs */
         sig & IKV_TRACE_STATES ? (Ls + 1) * (size_t)r->D : 0,             /* states */
-        sig & (IKV_TRACE_LOGITS_SUMMARY | IKV_TRACE_LOGITS_FULL) ? (size_t)r->V : 0, /* logits */
+        (sig & IKV_TRACE_LOGITS_FULL) || ((sig & IKV_TRACE_LOGITS_SUMMARY) && !r->summary_here)
+            ? (size_t)r->V : 0,                                           /* logits */
         sig & IKV_TRACE_LOGITS_SUMMARY ? (size_t)r->K : 0,                /* topk_ids */
         sig & IKV_TRACE_LOGITS_SUMMARY ? (size_t)r->K : 0,                /* topk_lp */
     };
@@ -231,8 +249,10 @@ int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,
         s->topk_ids = buffer[9];
         s->topk_lp = buffer[10];
     }
-    if (sig & IKV_TRACE_LOGITS_SUMMARY)
+    if ((sig & IKV_TRACE_LOGITS_SUMMARY) && !r->summary_here)
         r->carry_logits = zalloc((size_t)r->V, sizeof(float), &failed);
+    if (r->summary_here)
+        r->inputs = zalloc((size_t)r->max_positions, sizeof(int32_t), &failed);
     if (cfg->track_received)
         r->received = zalloc((size_t)r->max_positions, sizeof(double), &failed);
     r->entropy_log = zalloc((size_t)r->max_positions, sizeof(float), &failed);
@@ -399,29 +419,55 @@ static void on_residual(void *user, int layer, int pos, const float *before, con
     }
 }
 
+/* Entropy, log-sum-exp and top-k of a position's logits. */
+static void summarize_logits(ikv_recorder *r, slot *s, const float *logits)
+{
+    ikv_logits_summary(logits, r->V, &s->logits_lse, &s->entropy);
+    if (s->pos < r->max_positions)
+        r->entropy_log[s->pos] = s->entropy;
+    if (r->signals & IKV_TRACE_LOGITS_SUMMARY) {
+        ikv_top_k(logits, r->V, r->K, s->topk_ids, r->order);
+        for (int i = 0; i < r->K; i++)
+            s->topk_lp[i] = logits[s->topk_ids[i]] - s->logits_lse;
+        s->entropy_topk = ikv_entropy_from_logits(s->topk_lp, r->entropy_k);
+    }
+}
+
+static void on_tokens(void *user, const int32_t *positions, const int32_t *tokens, int n)
+{
+    ikv_recorder *r = user;
+    for (int i = 0; i < n; i++) {
+        slot *s = slot_for(r, positions[i]);
+        if (!s)
+            return;
+        s->logprob = NAN;
+        r->inputs[positions[i]] = tokens[i];
+    }
+    r->call_end = positions[n - 1] + 1;
+    const float *before = ikv_session_logits(r->session);
+    if (before && r->call_last >= 0 && r->call_last + 1 == positions[0])
+        r->slots[positions[0] % r->ring].logprob = before[tokens[0]] - r->call_last_lse;
+}
+
 static void on_logits(void *user, int pos, const float *logits)
 {
     ikv_recorder *r = user;
     slot *s = slot_for(r, pos);
     if (!s)
         return;
-    memcpy(s->logits, logits, (size_t)r->V * sizeof *logits);
-    s->have_logits = 1; /* the summary comes with the write (write_one) */
-}
-
-/* Entropy, log-sum-exp and top-k of a position's logits. */
-static void logit_signals(ikv_recorder *r, slot *s)
-{
-    ikv_logits_summary(s->logits, r->V, &s->logits_lse, &s->entropy);
-    if (s->pos < r->max_positions)
-        r->entropy_log[s->pos] = s->entropy;
-    if (r->signals & IKV_TRACE_LOGITS_SUMMARY) {
-        ikv_top_k(s->logits, r->V, r->K, s->topk_ids, r->order);
-        for (int i = 0; i < r->K; i++)
-            s->topk_lp[i] = s->logits[s->topk_ids[i]] - s->logits_lse;
-        s->entropy_topk = ikv_entropy_from_logits(s->topk_lp, r->entropy_k);
+    if (s->logits)
+        memcpy(s->logits, logits, (size_t)r->V * sizeof *logits);
+    if (!r->summary_here) {
+        s->have_logits = 1; /* the summary comes with the write (write_one) */
+        return;
     }
-    s->have_logits = 0;
+    summarize_logits(r, s, logits);
+    if (pos + 1 < r->call_end) { /* the next position's slot is claimed */
+        r->slots[(pos + 1) % r->ring].logprob = logits[r->inputs[pos + 1]] - s->logits_lse;
+    } else {
+        r->call_last = pos;
+        r->call_last_lse = s->logits_lse;
+    }
 }
 
 ikv_observer ikv_recorder_observer(ikv_recorder *r)
@@ -438,6 +484,8 @@ ikv_observer ikv_recorder_observer(ikv_recorder *r)
         o.on_residual = on_residual;
     if (sig & (IKV_TRACE_LOGITS_SUMMARY | IKV_TRACE_LOGITS_FULL))
         o.on_logits = on_logits;
+    if (r->summary_here)
+        o.on_tokens = on_tokens;
     return o;
 }
 
@@ -449,14 +497,17 @@ static int write_one(ikv_recorder *r, int t, char *err, size_t errlen)
         snprintf(err, errlen, "recorder: no signals arrived for position %d", t);
         return IKV_ESTATE;
     }
-    if (s->have_logits)
-        logit_signals(r, s);
+    if (s->have_logits) {
+        summarize_logits(r, s, s->logits);
+        s->have_logits = 0;
+    }
     ikv_trace_row row;
     memset(&row, 0, sizeof row);
     row.token = r->tokens[t];
     row.entropy = s->entropy;
     row.entropy_topk = s->entropy_topk;
-    row.logprob = r->have_carry ? r->carry_logits[r->tokens[t]] - r->carry_lse : NAN;
+    row.logprob = r->summary_here ? s->logprob
+                  : r->have_carry ? r->carry_logits[r->tokens[t]] - r->carry_lse : NAN;
     row.topk_ids = s->topk_ids;
     row.topk_logprobs = s->topk_lp;
     row.evolution = s->evolution;

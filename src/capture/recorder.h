@@ -16,10 +16,12 @@
  *   ...
  *   ikv_recorder_finish(rec, err, ...);             // all written
  *
- * With config.background set, the logit signals (entropy, top-k) are
- * computed and the positions written on a thread of the recorder's own,
- * behind the engine: ikv_recorder_write only hands positions over, and
- * the writer belongs to that thread until ikv_recorder_finish returns.
+ * With config.background set, the positions are written on a thread of
+ * the recorder's own, behind the engine: ikv_recorder_write only hands
+ * positions over, and the writer belongs to that thread until
+ * ikv_recorder_finish returns. The logit signals (entropy, top-k) are
+ * computed there too, or for a large vocabulary in the logits callback
+ * (config.logit_summary). The trace is the same bit for bit either way.
  */
 #ifndef IKV_CAPTURE_RECORDER_H
 #define IKV_CAPTURE_RECORDER_H
@@ -38,6 +40,21 @@ typedef struct ikv_recorder ikv_recorder;
  * (producer, command, model hash). */
 void ikv_recorder_meta(const ikv_model_details *model, int n_prompt, ikv_trace_meta *meta);
 
+/* Where the entropy, log-sum-exp and top-k of each position's logits are
+ * computed (ikv_recorder_config.logit_summary). */
+enum {
+    IKV_LOGITS_AUTO = 0,        /* in the callback from a vocabulary of
+                                   IKV_LOGITS_CALLBACK_VOCAB up, unless the
+                                   full logits are saved; else when written */
+    IKV_LOGITS_IN_CALLBACK = 1, /* on the engine's thread, as they arrive:
+                                   the buffer holds no logits */
+    IKV_LOGITS_WHEN_WRITTEN = 2 /* from a copy in the buffer, on the thread
+                                   that writes (behind the engine) */
+};
+/* From here on a copy of the logits (and the memory for a window of them:
+ * 64 MB for Llama-3.2-1B's 128256) costs more than the summary itself. */
+#define IKV_LOGITS_CALLBACK_VOCAB 16384
+
 typedef struct ikv_recorder_config {
     const ikv_session *session;  /* read for cached keys/values (attn stats) */
     const ikv_trace_spec *spec;  /* the writer's spec: signals, topk, layers */
@@ -45,6 +62,7 @@ typedef struct ikv_recorder_config {
     int max_positions;           /* longest sequence (dense attention rows) */
     int track_received;          /* 1: sum the attention each key receives */
     int background;              /* 1: write on a thread of its own (above) */
+    int logit_summary;           /* IKV_LOGITS_* (0: automatic) */
 } ikv_recorder_config;
 
 int ikv_recorder_create(ikv_recorder **out, ikv_trace_writer *writer,

@@ -681,7 +681,7 @@ static int run_capture(const capture_options *o)
         FAIL_RUNTIME("%s", err);
     if (writer) {
         /* positions are written on the recorder's thread, behind the engine */
-        ikv_recorder_config rcfg = {cs.full, &spec, PREFILL_CHUNK, rc.steps, 0, 1};
+        ikv_recorder_config rcfg = {cs.full, &spec, PREFILL_CHUNK, rc.steps, 0, 1, IKV_LOGITS_AUTO};
         if (ikv_recorder_create(&cs.recorder, writer, &rcfg, err, sizeof err) != IKV_OK)
             FAIL_RUNTIME("%s", err);
         ikv_observer obs = ikv_recorder_observer(cs.recorder);

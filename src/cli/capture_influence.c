@@ -166,7 +166,7 @@ int influence_run(const capture_options *o, run_context *rc, int n_run, ikv_trac
     }
     if (ikv_session_create(&s, rc->model, rc->steps, o->threads, err, errlen) != IKV_OK)
         goto done;
-    ikv_observer obs = {&c, NULL, on_attention, NULL, on_logits};
+    ikv_observer obs = {&c, NULL, on_attention, NULL, on_logits, NULL};
     if (ikv_session_set_observer(s, &obs) != IKV_OK || ikv_session_prefill(s, rc->tokens, T) != IKV_OK ||
         ikv_session_set_observer(s, NULL) != IKV_OK) {
         snprintf(err, errlen, "influence: %s", ikv_session_error(s));

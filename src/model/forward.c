@@ -348,6 +348,8 @@ static void classifier(ikv_session *s, int n)
 void ikv_forward(ikv_session *s, const int32_t *tokens, const int32_t *positions, int n)
 {
     const ikv_model *m = s->m;
+    if (s->has_obs && s->obs.on_tokens)
+        s->obs.on_tokens(s->obs.user, positions, tokens, n);
     memcpy(s->pos, positions, (size_t)n * sizeof *positions);
     for (int t = 0; t < n; t++)
         ikv_matrix_row(&m->tok_embd, tokens[t], s->x + (size_t)t * s->D);

@@ -5,8 +5,8 @@
  * called prefill/decode, never concurrently; the pointers they receive are
  * valid only during the call.
  *
- * Order: for one layer and position, on_qkv, then on_attention, then
- * on_residual. In decode, layer by layer, then on_logits. In prefill, a
+ * Order: on_tokens first, before anything of the call is computed. For
+ * one layer and position, on_qkv, then on_attention, then on_residual. In decode, layer by layer, then on_logits. In prefill, a
  * layer's positions may be reported together after that layer's batched
  * work (qkv and attention for a group of positions, then the residuals of
  * all positions), layer after layer, then on_logits for every prompt
@@ -14,6 +14,8 @@
  */
 #ifndef IKV_MODEL_OBSERVER_H
 #define IKV_MODEL_OBSERVER_H
+
+#include <stdint.h>
 
 typedef struct ikv_observer {
     void *user;
@@ -31,6 +33,11 @@ typedef struct ikv_observer {
     /* Next-token logits computed at `pos`. With on_logits set, prefill
      * computes them for every prompt position (else only for the last). */
     void (*on_logits)(void *user, int pos, const float *logits /* [V] */);
+    /* The n tokens a call processes and their positions, before anything
+     * of it is computed: ikv_session_logits() still holds the logits of
+     * the call before (the log-probability of tokens[0] under them). */
+    void (*on_tokens)(void *user, const int32_t *positions /* [n] */, const int32_t *tokens /* [n] */,
+                      int n);
 } ikv_observer;
 
 #endif

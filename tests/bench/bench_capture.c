@@ -69,7 +69,7 @@ static int run(ikv_model *m, const int32_t *tokens, int n_prompt, int total, con
             fprintf(stderr, "bench_capture: %s\n", err);
             return -1;
         }
-        ikv_recorder_config cfg = {s, spec, CHUNK, total, 0, 1}; /* as infokv-capture */
+        ikv_recorder_config cfg = {s, spec, CHUNK, total, 0, 1, IKV_LOGITS_AUTO}; /* as infokv-capture */
         if (ikv_recorder_create(&rec, w, &cfg, err, sizeof err) != IKV_OK) {
             fprintf(stderr, "bench_capture: %s\n", err);
             return -1;

@@ -234,7 +234,7 @@ static void test_first_compression_matches_replay(void)
     char err[256];
     ikv_session *s;
     CU_ASSERT_EQUAL_FATAL(ikv_session_create(&s, model, T, 1, err, sizeof err), IKV_OK);
-    ikv_observer obs = {&lg, log_qkv, NULL, log_residual, NULL};
+    ikv_observer obs = {&lg, log_qkv, NULL, log_residual, NULL, NULL};
     ikv_session_set_observer(s, &obs);
     CU_ASSERT_EQUAL_FATAL(ikv_session_prefill(s, tokens, T), IKV_OK);
     ikv_session_free(s);

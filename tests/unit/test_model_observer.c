@@ -3,7 +3,7 @@
  * to a softmax recomputed from the reported queries and the cached keys),
  * q/k/v against the cache, residual chaining, per-position logits against
  * decode, rows after eviction, rows reported in groups (long prompts with
- * a large cache), and detaching.
+ * a large cache), on_tokens, and detaching.
  */
 #include "config.h"
 
@@ -165,7 +165,7 @@ static void recorder_free(recorder *r)
 
 static ikv_observer observer_of(recorder *r)
 {
-    ikv_observer obs = {r, on_qkv, on_attention, on_residual, on_logits};
+    ikv_observer obs = {r, on_qkv, on_attention, on_residual, on_logits, NULL};
     return obs;
 }
 
@@ -283,6 +283,70 @@ static void test_prefill_and_decode(void)
     unlink(path);
 }
 
+/* on_tokens: first in every call, with the call's positions and tokens,
+ * while ikv_session_logits() still holds the call before's last logits. */
+typedef struct token_log {
+    const ikv_session *s;
+    int V, calls, announced_ok, positions_ok, logits_ok;
+    int32_t next_pos;
+    const int32_t *expect; /* [16] the tokens given to the session */
+    float last[4096];      /* logits of the latest on_logits */
+    int have_last;
+} token_log;
+
+static void tl_on_tokens(void *user, const int32_t *positions, const int32_t *tokens, int n)
+{
+    token_log *t = user;
+    t->calls++;
+    for (int i = 0; i < n; i++)
+        t->positions_ok &= positions[i] == t->next_pos + i && tokens[i] == t->expect[t->next_pos + i];
+    t->next_pos += n;
+    const float *before = ikv_session_logits(t->s);
+    if (t->have_last)
+        t->logits_ok &= before && memcmp(before, t->last, (size_t)t->V * sizeof *before) == 0;
+}
+
+static void tl_on_qkv(void *user, int layer, int pos, const float *q, const float *k, const float *v)
+{
+    (void)layer, (void)q, (void)k, (void)v;
+    token_log *t = user;
+    t->announced_ok &= pos < t->next_pos; /* on_tokens came first */
+}
+
+static void tl_on_logits(void *user, int pos, const float *logits)
+{
+    token_log *t = user;
+    t->announced_ok &= pos < t->next_pos;
+    memcpy(t->last, logits, (size_t)t->V * sizeof *logits);
+    t->have_last = 1;
+}
+
+static void test_tokens_first(void)
+{
+    char path[256], err[256];
+    ref_options o = ref_default_options();
+    ikv_model *m = fixture_model(path, sizeof path, &o);
+    ikv_session *s;
+    CU_ASSERT_EQUAL_FATAL(ikv_session_create(&s, m, 16, 2, err, sizeof err), IKV_OK);
+    const int32_t tokens[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    token_log t = {s, ikv_model_info(m)->vocab_size, 0, 1, 1, 1, 0, tokens, {0}, 0};
+    CU_ASSERT_FATAL(t.V <= 4096);
+    ikv_observer obs = {&t, tl_on_qkv, NULL, NULL, tl_on_logits, tl_on_tokens};
+    CU_ASSERT_EQUAL(ikv_session_set_observer(s, &obs), IKV_OK);
+    CU_ASSERT_EQUAL(ikv_session_prefill(s, tokens, 5), IKV_OK);
+    CU_ASSERT_EQUAL(ikv_session_prefill(s, tokens + 5, 3), IKV_OK);
+    for (int i = 8; i < 12; i++)
+        CU_ASSERT_EQUAL(ikv_session_decode(s, tokens[i]), IKV_OK);
+    CU_ASSERT_EQUAL(t.calls, 6);
+    CU_ASSERT_EQUAL(t.next_pos, 12);
+    CU_ASSERT(t.announced_ok);
+    CU_ASSERT(t.positions_ok);
+    CU_ASSERT(t.logits_ok);
+    ikv_session_free(s);
+    ikv_model_free(m);
+    unlink(path);
+}
+
 /* Only some callbacks: the others stay silent; prefill then reports the
  * last position's logits only when on_logits is unset. */
 static void test_partial_observer(void)
@@ -294,7 +358,7 @@ static void test_partial_observer(void)
     CU_ASSERT_EQUAL_FATAL(ikv_session_create(&s, m, 16, 2, err, sizeof err), IKV_OK);
     recorder r;
     recorder_init(&r, s, m, 16);
-    ikv_observer obs = {&r, NULL, NULL, on_residual, NULL};
+    ikv_observer obs = {&r, NULL, NULL, on_residual, NULL, NULL};
     CU_ASSERT_EQUAL(ikv_session_set_observer(s, &obs), IKV_OK);
     int32_t tokens[6] = {1, 2, 3, 4, 5, 6};
     CU_ASSERT_EQUAL(ikv_session_prefill(s, tokens, 6), IKV_OK);
@@ -346,6 +410,7 @@ static void add_suites(void)
     static const ikv_test_case cases[] = {
         {"prefill and decode: order, rows, q/k/v, residuals, logits", test_prefill_and_decode},
         {"only some callbacks", test_partial_observer},
+        {"tokens announced first, the logits before still there", test_tokens_first},
         {"attention rows reported in groups", test_rows_in_groups},
         {NULL, NULL}};
     ikv_test_suite("observer", cases);

@@ -44,8 +44,8 @@ static int setup(void)
 
 /* One capture: prefill in chunks, then decode, with a buffer of `window`
  * positions. IKV_OK, or the first error (err says which). */
-static int capture(const char *path, unsigned signals, int background, int window, char *err,
-                   size_t errlen)
+static int capture(const char *path, unsigned signals, int background, int window, int summary,
+                   char *err, size_t errlen)
 {
     ikv_trace_meta meta;
     ikv_recorder_meta(ikv_model_info(model), PROMPT, &meta);
@@ -58,7 +58,7 @@ static int capture(const char *path, unsigned signals, int background, int windo
     int rc = ikv_session_create(&s, model, TOTAL, 1, err, errlen);
     if (rc == IKV_OK)
         rc = ikv_trace_writer_create(&w, path, &meta, &spec, err, errlen) == 0 ? IKV_OK : IKV_EIO;
-    ikv_recorder_config cfg = {s, &spec, window, TOTAL, 0, background};
+    ikv_recorder_config cfg = {s, &spec, window, TOTAL, 0, background, summary};
     if (rc == IKV_OK)
         rc = ikv_recorder_create(&rec, w, &cfg, err, errlen);
     if (rc == IKV_OK) {
@@ -129,6 +129,20 @@ static void path_of(char *buf, size_t len, const char *name)
     snprintf(buf, len, "%s/%s", tmpdir, name);
 }
 
+/* 1 if the traces at a and b hold the same datasets, bit for bit, and
+ * at least min_datasets of them. */
+static int same_traces(const char *a, const char *b, int min_datasets)
+{
+    char err[512];
+    compare c = {NULL, NULL, 0, 0};
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&c.a, a, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&c.b, b, err, sizeof err), 0);
+    ikv_trace_foreach_dataset(c.a, compare_dataset, &c);
+    ikv_trace_close(c.a);
+    ikv_trace_close(c.b);
+    return c.datasets >= min_datasets && c.differ == 0;
+}
+
 /* Written behind the engine or not, the same trace, for the default
  * signals and for every signal (dense attention, states, full logits);
  * the last case's ring (2 x 160 slots of 27 KB) is big enough for the
@@ -141,22 +155,41 @@ static void test_same_trace(void)
         char here[512], behind[512], err[512];
         path_of(here, sizeof here, "here.h5");
         path_of(behind, sizeof behind, "behind.h5");
-        CU_ASSERT_EQUAL_FATAL(capture(here, sets[i], 0, CHUNK, err, sizeof err), IKV_OK);
-        int rc = capture(behind, sets[i], 1, windows[i], err, sizeof err);
+        CU_ASSERT_EQUAL_FATAL(capture(here, sets[i], 0, CHUNK, IKV_LOGITS_AUTO, err, sizeof err), IKV_OK);
+        int rc = capture(behind, sets[i], 1, windows[i], IKV_LOGITS_AUTO, err, sizeof err);
         if (rc != IKV_OK)
             printf("\n    %s ", err);
         CU_ASSERT_EQUAL_FATAL(rc, IKV_OK);
-        compare c = {NULL, NULL, 0, 0};
-        CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&c.a, here, err, sizeof err), 0);
-        CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&c.b, behind, err, sizeof err), 0);
-        ikv_trace_foreach_dataset(c.a, compare_dataset, &c);
-        CU_ASSERT(c.datasets >= (i ? 12 : 9));
-        CU_ASSERT_EQUAL(c.differ, 0);
-        ikv_trace_close(c.a);
-        ikv_trace_close(c.b);
+        CU_ASSERT(same_traces(here, behind, i ? 12 : 9));
         unlink(here);
         unlink(behind);
     }
+}
+
+/* Entropy, top-k and log-probabilities summarised in the logits callback
+ * (the recorder's buffer then holds no logits; the first position of each
+ * call takes the session's logits of the call before) give the same
+ * trace as from the buffered logits when written: on the caller's thread
+ * and behind the engine, and with the full logits saved too. The prompt
+ * goes in three calls (16, 16, 8 positions), then one per position. */
+static void test_summary_in_callback(void)
+{
+    const unsigned sets[2] = {ikv_trace_writer_default_spec().signals, IKV_TRACE_ALL};
+    for (int i = 0; i < 2; i++)
+        for (int background = 0; background < 2; background++) {
+            char reference[512], here[512], err[512];
+            path_of(reference, sizeof reference, "reference.h5");
+            path_of(here, sizeof here, "callback.h5");
+            CU_ASSERT_EQUAL_FATAL(capture(reference, sets[i], 0, CHUNK, IKV_LOGITS_WHEN_WRITTEN, err, sizeof err),
+                                  IKV_OK);
+            int rc = capture(here, sets[i], background, CHUNK, IKV_LOGITS_IN_CALLBACK, err, sizeof err);
+            if (rc != IKV_OK)
+                printf("\n    %s ", err);
+            CU_ASSERT_EQUAL_FATAL(rc, IKV_OK);
+            CU_ASSERT(same_traces(reference, here, i ? 12 : 9));
+            unlink(reference);
+            unlink(here);
+        }
 }
 
 /* A write that fails on the recorder's thread (here the trace writer's
@@ -167,7 +200,7 @@ static void test_failure_behind(void)
     char path[512], err[512] = "";
     path_of(path, sizeof path, "fail.h5");
     ikv_fail_fdatasync = 1;
-    const int rc = capture(path, IKV_TRACE_ALL, 1, CHUNK, err, sizeof err);
+    const int rc = capture(path, IKV_TRACE_ALL, 1, CHUNK, IKV_LOGITS_AUTO, err, sizeof err);
     ikv_fail_fdatasync = 0;
     CU_ASSERT_NOT_EQUAL(rc, IKV_OK);
     if (!strstr(err, "cannot sync the file"))
@@ -180,6 +213,7 @@ static void add_suites(void)
 {
     static const ikv_test_case cases[] = {
         {"written behind the engine: the same trace", test_same_trace},
+        {"logits summarised in the callback: the same trace", test_summary_in_callback},
         {"a failure behind the engine reaches the caller", test_failure_behind},
         {NULL, NULL}};
     ikv_test_suite("recorder", cases);
