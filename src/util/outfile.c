@@ -1,7 +1,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,21 +11,6 @@ int ikv_temp_name(const char *final_path, char *buf, size_t buflen)
 {
     int n = snprintf(buf, buflen, "%s.tmp-%ld", final_path, (long)getpid());
     return (n < 0 || (size_t)n >= buflen) ? -1 : 0;
-}
-
-int ikv_commit_rename(const char *temp_path, const char *final_path)
-{
-    int fd = open(temp_path, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    if (rc != 0) {
-        errno = saved;
-        return -1;
-    }
-    return rename(temp_path, final_path);
 }
 
 int ikv_outfile_open(ikv_outfile *f, const char *final_path, char *err, size_t errlen)

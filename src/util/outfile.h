@@ -13,10 +13,6 @@
  * atomic): "<final>.tmp-<pid>". Returns 0, or -1 if buf is too small. */
 int ikv_temp_name(const char *final_path, char *buf, size_t buflen);
 
-/* fsync()s the temporary file and renames it over final_path. Returns 0 or
- * -1 with errno set. */
-int ikv_commit_rename(const char *temp_path, const char *final_path);
-
 /* A stdio stream on a temporary name. */
 typedef struct ikv_outfile {
     FILE *fp;
