@@ -17,7 +17,7 @@ EXTRA_DIST += tests/cli/capture_trace.sh tests/cli/capture_live.sh
 
 BENCHES += tests/bench/bench_capture
 EXTRA_PROGRAMS += tests/bench/bench_capture
-tests_bench_bench_capture_SOURCES = tests/bench/bench_capture.c
+tests_bench_bench_capture_SOURCES = tests/bench/bench_capture.c tests/bench/bench_stats.h
 tests_bench_bench_capture_CPPFLAGS = $(AM_CPPFLAGS) -DIKV_SRCDIR='"$(abs_top_srcdir)"'
 tests_bench_bench_capture_LDADD = libikvcapture.la -lm
 

@@ -50,6 +50,6 @@ EXTRA_DIST += tests/cli/capture_errors.sh tests/cli/capture_stories.sh
 # measured read bandwidth (see the program's comment for options).
 BENCHES += tests/bench/bench_engine
 EXTRA_PROGRAMS += tests/bench/bench_engine
-tests_bench_bench_engine_SOURCES = tests/bench/bench_engine.c
+tests_bench_bench_engine_SOURCES = tests/bench/bench_engine.c tests/bench/bench_stats.h
 tests_bench_bench_engine_LDADD = libikvmodel.la -lm
 tests_bench_bench_engine_CPPFLAGS = $(AM_CPPFLAGS) -DIKV_SRCDIR='"$(abs_top_srcdir)"'

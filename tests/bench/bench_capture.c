@@ -26,6 +26,8 @@
 #include "model/wtype.h"
 #include "trace/trace.h"
 
+#include "bench_stats.h"
+
 #define CHUNK 64
 
 static double now(void)
@@ -122,19 +124,6 @@ static int run(ikv_model *m, const int32_t *tokens, int n_prompt, int total, con
     return 0;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of n values (sorted in place). */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare_doubles);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static void run_or_exit(ikv_model *m, const int32_t *tokens, int n_prompt, int total, const ikv_trace_spec *spec,
                         const char *path, result *out)
 {
@@ -199,15 +188,10 @@ static void bench_model(const char *label, ikv_model *m, int n_prompt, int total
            "write MB/s", "ratio");
     printf("  %-20s %9.1f\n", "engine alone", total / best_engine);
     for (int c = 0; c < N_CONFIGS; c++) {
-        double lo = INFINITY, hi = -INFINITY;
-        for (int rep = 0; rep < reps; rep++) {
-            lo = ratio[c][rep] < lo ? ratio[c][rep] : lo;
-            hi = ratio[c][rep] > hi ? ratio[c][rep] : hi;
-        }
-        const double med = median(ratio[c], reps);
+        const bench_spread r = bench_spread_of(ratio[c], reps);
         printf("  %-20s %9.1f %9.1f%% %6.1f..%5.1f%% %9.2f %10.1f %7.2f\n", names[c], total / best[c],
-               100.0 * (med - 1.0), 100.0 * (lo - 1.0), 100.0 * (hi - 1.0), 1e3 * median(extra[c], reps),
-               median(mb_s[c], reps), file_ratio[c]);
+               100.0 * (r.median - 1.0), 100.0 * (r.low - 1.0), 100.0 * (r.high - 1.0),
+               1e3 * bench_spread_of(extra[c], reps).median, bench_spread_of(mb_s[c], reps).median, file_ratio[c]);
     }
     free(tokens);
 }

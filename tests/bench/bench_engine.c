@@ -27,6 +27,8 @@
 #include "model/model.h"
 #include "model/session.h"
 
+#include "bench_stats.h"
+
 static double now(void)
 {
     struct timespec ts;
@@ -137,12 +139,6 @@ typedef struct bandwidth_probe {
     double best[8]; /* GB/s per thread count: best of 6 passes at start */
 } bandwidth_probe;
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double bytes_per_token(const ikv_model *m, int context);
 
 /* Prefill and decode rounds. Each decode round is paired with a read of
@@ -196,12 +192,11 @@ static int run_model(const ikv_model *m, int threads, int n_prefill, int n_decod
         bws[rounds++] = bw;
     }
     if (rounds > 0) {
-        qsort(shares, (size_t)rounds, sizeof *shares, compare_doubles);
-        qsort(bws, (size_t)rounds, sizeof *bws, compare_doubles);
-        r->roofline_share = shares[rounds / 2];
-        r->share_low = shares[0];
-        r->share_high = shares[rounds - 1];
-        r->round_bw = bws[rounds / 2];
+        const bench_spread share = bench_spread_of(shares, rounds);
+        r->roofline_share = share.median;
+        r->share_low = share.low;
+        r->share_high = share.high;
+        r->round_bw = bench_spread_of(bws, rounds).median;
     }
     if (rc)
         fprintf(stderr, "bench_engine: %s\n", ikv_session_error(s));
