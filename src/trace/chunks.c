@@ -223,6 +223,7 @@ void ikv_band_job_init(ikv_band_job *job, const ikv_trace_writer *w, const wdset
     job->esize = d->esize;
     job->level = w->spec.deflate_level;
     job->raw = 0;
+    job->raw_scratch = NULL;
     job->zero_padded = 0;
     job->sync_after = IKV_SYNC_NONE;
     job->estimate_planes = !d->planes_known;
@@ -316,13 +317,6 @@ int ikv_band_compress_chunk(ikv_band_job *job, size_t c, ikv_chunk_scratch *s)
 {
     const size_t elements = job->chunk_elements, raw_bytes = elements * job->esize;
     ikv_chunk_out *o = &job->chunks[c];
-    if (job->raw) {
-        if (!(o->bytes = malloc(raw_bytes)))
-            return -1;
-        o->size = raw_bytes;
-        gather(job, o->offset, o->bytes);
-        return 0;
-    }
     /* a block per plane: a few bytes more than one stream's bound */
     const size_t bound = (size_t)compressBound((uLong)raw_bytes) + 16 * job->esize;
     if (scratch_fit(s, raw_bytes, job->level) != 0 || !(o->bytes = malloc(bound)))
@@ -388,9 +382,15 @@ void ikv_band_write(ikv_band_job *job)
         memcpy(dims, job->dims, sizeof dims);
         dims[job->t_axis] = (hsize_t)(job->t0 + job->n);
         int ok = H5Dset_extent(job->dset, dims) >= 0;
-        for (size_t c = 0; c < job->n_chunks && ok; c++)
-            ok = H5Dwrite_chunk(job->dset, H5P_DEFAULT, job->raw ? IKV_SKIP_FILTERS : 0, job->chunks[c].offset,
-                                job->chunks[c].size, job->chunks[c].bytes) >= 0;
+        const size_t raw_bytes = job->chunk_elements * job->esize;
+        for (size_t c = 0; c < job->n_chunks && ok; c++) {
+            ikv_chunk_out *o = &job->chunks[c];
+            if (job->raw) /* one warm buffer for every chunk: no fresh heap pages at close */
+                gather(job, o->offset, job->raw_scratch);
+            ok = job->raw ? H5Dwrite_chunk(job->dset, H5P_DEFAULT, IKV_SKIP_FILTERS, o->offset, raw_bytes,
+                                           job->raw_scratch) >= 0
+                          : H5Dwrite_chunk(job->dset, H5P_DEFAULT, 0, o->offset, o->size, o->bytes) >= 0;
+        }
         if (!ok) {
             job->write_rc = IKV_TRACE_EIO;
             ikv_h5_detail(job->write_err, sizeof job->write_err); /* this thread's stack */

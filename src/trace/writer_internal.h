@@ -50,6 +50,8 @@ typedef struct ikv_band_job {
     int raw;                               /* store the chunks unfiltered
                                               (IKV_SKIP_FILTERS): the band
                                               left at close */
+    unsigned char *raw_scratch;            /* raw: room for one chunk, where
+                                              each is gathered and written */
     hsize_t dims[IKV_TRACE_MAX_RANK];      /* dataset extent (T: unused) */
     hsize_t chunk[IKV_TRACE_MAX_RANK];     /* chunk shape */
     int64_t band;                          /* T extent of the buffer */
@@ -169,13 +171,14 @@ int ikv_band_prepare(ikv_band_job *job);
 /* Per-thread scratch for compressing chunks (NULL: out of memory). */
 ikv_chunk_scratch *ikv_chunk_scratch_new(void);
 void ikv_chunk_scratch_free(ikv_chunk_scratch *s);
-/* Gathers, shuffles and deflates chunk c of a prepared band (a raw band:
- * gathers it only, and s may be NULL): 0 or -1. */
+/* Gathers, shuffles and deflates chunk c of a prepared band: 0 or -1.
+ * (A raw band's chunks are gathered as they are written.) */
 int ikv_band_compress_chunk(ikv_band_job *job, size_t c, ikv_chunk_scratch *s);
 /* Prepares the band and compresses every chunk on every OpenMP thread;
  * sets job->failed. */
 void ikv_band_compress(ikv_band_job *job);
-/* Extends the dataset over the job's positions and writes its chunks;
+/* Extends the dataset over the job's positions and writes its chunks
+ * (a raw band's, gathered one by one into job->raw_scratch);
  * sets written, write_rc and write_err. Any thread, when HDF5 is
  * thread-safe; touches neither the writer nor its datasets, nor the
  * chunk list that other threads read under the compressor's lock. */
