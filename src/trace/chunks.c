@@ -225,7 +225,7 @@ void ikv_band_job_init(ikv_band_job *job, const ikv_trace_writer *w, const wdset
     job->raw = 0;
     job->raw_scratch = NULL;
     job->zero_padded = 0;
-    job->sync_after = IKV_SYNC_NONE;
+    job->sync_after = 0;
     job->estimate_planes = !d->planes_known;
     memcpy(job->store_plane, d->store_plane, sizeof job->store_plane);
     memcpy(job->dims, d->dims, sizeof job->dims);
@@ -398,19 +398,14 @@ void ikv_band_write(ikv_band_job *job)
         /* The file's durability, as far as it has come, while the engine
          * runs: close has to fsync before its rename, and that waits for
          * the dirty pages and then for the journal to commit every block
-         * allocated since the last sync (on this VM 1.8 ms for a fresh
-         * 1.3 MB file, 0.7 ms when all but its last 200 KB were synced
-         * before). start_band (writer.c) decides when. */
-        if (ok && job->sync_fd >= 0 && job->sync_after == IKV_SYNC_DATA && fdatasync(job->sync_fd) != 0) {
+         * allocated since the last sync. start_band (writer.c) decides
+         * when. */
+        if (ok && job->sync_fd >= 0 && job->sync_after && fdatasync(job->sync_fd) != 0) {
             /* reported here: a descriptor reports a write error once,
              * so close's fsync on it would not see this one again */
             job->write_rc = IKV_TRACE_EIO;
             job->sync_errno = errno;
         }
-#ifdef HAVE_SYNC_FILE_RANGE
-        else if (ok && job->sync_fd >= 0 && job->sync_after == IKV_SYNC_START)
-            sync_file_range(job->sync_fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* start writeback, no wait */
-#endif
     }
 }
 

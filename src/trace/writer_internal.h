@@ -33,8 +33,8 @@ typedef struct ikv_chunk_out {
  * band in flight, so its extent only grows. */
 typedef struct ikv_band_job {
     hid_t dset;                            /* where the chunks go */
-    int sync_fd;                           /* the file, to start its writeback
-                                              after a write; -1 if none */
+    int sync_fd;                           /* the file, to fdatasync after
+                                              a write; -1 if none */
     int rank, t_axis;
     size_t esize;
     int level;                             /* zlib level, 1..9 */
@@ -46,7 +46,8 @@ typedef struct ikv_band_job {
     int zero_padded;                       /* the band ends before its
                                               chunks do (close): every
                                               plane deflated, by runs */
-    int sync_after;                        /* IKV_SYNC_*: once written */
+    int sync_after;                        /* fdatasync once written (on the
+                                              background thread only) */
     int raw;                               /* store the chunks unfiltered
                                               (IKV_SKIP_FILTERS): the band
                                               left at close */
@@ -72,11 +73,6 @@ typedef struct ikv_band_job {
 } ikv_band_job;
 
 enum { IKV_JOB_IDLE = 0, IKV_JOB_QUEUED, IKV_JOB_RUNNING, IKV_JOB_DONE };
-
-/* What a band job does for the file's durability once written: nothing,
- * start the writeback of its dirty pages (sync_file_range, no wait), or
- * fdatasync, which waits (only on the background thread). */
-enum { IKV_SYNC_NONE = 0, IKV_SYNC_START, IKV_SYNC_DATA };
 
 typedef struct row_field row_field;
 
@@ -138,11 +134,10 @@ struct ikv_trace_writer {
     int no_thread;              /* the thread could not be started */
     int write_in_thread;        /* HDF5 is thread-safe: bands are written
                                    by the thread that compresses them */
-    int sync_fd;                /* read-only descriptor of the temporary
-                                   file, for early writeback; -1 if none */
-    size_t unsynced;            /* band bytes handed over since the last
-                                   job that starts the writeback */
-    size_t undurable;           /* ... since the last job that fdatasyncs */
+    int sync_fd;                /* descriptor of the temporary file, for
+                                   the syncs; -1 if none */
+    size_t undurable;           /* band bytes handed over since the last
+                                   job that fdatasyncs */
     size_t durable;             /* ... before it */
     pthread_t create_thread;    /* creating the file (create_file) */
     int creating;               /* create_thread runs or was not joined */

@@ -19,10 +19,12 @@
 #include "sync_fault.h"
 #include "trace/trace.h"
 
-enum { PROMPT = 40, TOTAL = 160, CHUNK = 16 };
+/* LONG: the model's whole context, over a MiB of band data (the trace
+ * writer's background sync starts there) */
+enum { PROMPT = 40, TOTAL = 160, LONG = 256, CHUNK = 16 };
 
 static ikv_model *model;
-static int32_t tokens[TOTAL];
+static int32_t tokens[LONG];
 static char tmpdir[256];
 
 static int setup(void)
@@ -30,42 +32,43 @@ static int setup(void)
     ikv_model_shape shape;
     if (ikv_model_shape_preset("tiny", &shape) != IKV_OK)
         return -1;
-    shape.max_seq_len = 256;
+    shape.max_seq_len = LONG;
     char err[256];
     if (ikv_model_synthetic(&model, &shape, IKV_WTYPE_F32, 11, err, sizeof err) != IKV_OK)
         return -1;
     uint64_t s = 777;
-    for (int i = 0; i < TOTAL; i++) {
+    for (int i = 0; i < LONG; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
         tokens[i] = (int32_t)((s >> 33) % (uint64_t)shape.vocab_size);
     }
     return 0;
 }
 
-/* One capture: prefill in chunks, then decode, with a buffer of `window`
- * positions. IKV_OK, or the first error (err says which). */
-static int capture(const char *path, unsigned signals, int background, int window, int summary,
-                   char *err, size_t errlen)
+/* One capture of `total` positions: prefill in chunks, then decode, with
+ * a buffer of `window` positions. IKV_OK, or the first error (err says
+ * which). */
+static int capture_n(const char *path, unsigned signals, int background, int window, int summary, int total,
+                     char *err, size_t errlen)
 {
     ikv_trace_meta meta;
     ikv_recorder_meta(ikv_model_info(model), PROMPT, &meta);
     ikv_trace_spec spec = ikv_trace_writer_default_spec();
     spec.signals = signals;
-    spec.expected_tokens = TOTAL;
+    spec.expected_tokens = total;
     ikv_session *s = NULL;
     ikv_trace_writer *w = NULL;
     ikv_recorder *rec = NULL;
-    int rc = ikv_session_create(&s, model, TOTAL, 1, err, errlen);
+    int rc = ikv_session_create(&s, model, total, 1, err, errlen);
     if (rc == IKV_OK)
         rc = ikv_trace_writer_create(&w, path, &meta, &spec, err, errlen) == 0 ? IKV_OK : IKV_EIO;
-    ikv_recorder_config cfg = {s, &spec, window, TOTAL, 0, background, summary};
+    ikv_recorder_config cfg = {s, &spec, window, total, 0, background, summary};
     if (rc == IKV_OK)
         rc = ikv_recorder_create(&rec, w, &cfg, err, errlen);
     if (rc == IKV_OK) {
         ikv_observer obs = ikv_recorder_observer(rec);
         rc = ikv_session_set_observer(s, &obs);
     }
-    for (int done = 0; rc == IKV_OK && done < TOTAL;) {
+    for (int done = 0; rc == IKV_OK && done < total;) {
         const int n = done < PROMPT ? (PROMPT - done < CHUNK ? PROMPT - done : CHUNK) : 1;
         rc = n > 1 ? ikv_session_prefill(s, tokens + done, n) : ikv_session_decode(s, tokens[done]);
         done += n;
@@ -75,7 +78,7 @@ static int capture(const char *path, unsigned signals, int background, int windo
     if (rc == IKV_OK)
         rc = ikv_recorder_finish(rec, err, errlen);
     if (rc == IKV_OK)
-        CU_ASSERT_EQUAL(ikv_recorder_positions(rec), TOTAL);
+        CU_ASSERT_EQUAL(ikv_recorder_positions(rec), total);
     ikv_recorder_free(rec); /* before the writer: its thread may still write */
     if (w && rc == IKV_OK)
         rc = ikv_trace_writer_close(w, 1, err, errlen) == 0 ? IKV_OK : IKV_EIO;
@@ -83,6 +86,12 @@ static int capture(const char *path, unsigned signals, int background, int windo
         ikv_trace_writer_abort(w);
     ikv_session_free(s);
     return rc;
+}
+
+static int capture(const char *path, unsigned signals, int background, int window, int summary, char *err,
+                   size_t errlen)
+{
+    return capture_n(path, signals, background, window, summary, TOTAL, err, errlen);
 }
 
 typedef struct compare {
@@ -200,8 +209,10 @@ static void test_failure_behind(void)
     char path[512], err[512] = "";
     path_of(path, sizeof path, "fail.h5");
     ikv_fail_fdatasync = 1;
-    const int rc = capture(path, IKV_TRACE_ALL, 1, CHUNK, IKV_LOGITS_AUTO, err, sizeof err);
+    ikv_fdatasync_calls = 0;
+    const int rc = capture_n(path, IKV_TRACE_ALL, 1, CHUNK, IKV_LOGITS_AUTO, LONG, err, sizeof err);
     ikv_fail_fdatasync = 0;
+    CU_ASSERT_FATAL(ikv_fdatasync_calls > 0); /* else the capture is too short to test this */
     CU_ASSERT_NOT_EQUAL(rc, IKV_OK);
     if (!strstr(err, "cannot sync the file"))
         printf("\n    message: %s ", err);
