@@ -79,7 +79,7 @@ struct ikv_recorder {
     pthread_cond_t work;     /* positions handed, or stop */
     pthread_cond_t progress; /* a position written, or the thread failed */
     atomic_int stop;     /* end after the position at hand */
-    int busy;            /* the thread is writing positions */
+    int busy;            /* the thread prepares the writer or writes positions */
     int joinable;        /* the thread was stopped and not joined */
     atomic_int waiting;  /* the caller's thread waits for a slot */
     atomic_int thread_failed; /* writing failed: thread_err says why */
@@ -565,7 +565,14 @@ static void *writing_thread(void *arg)
     /* pages in while the engine starts (its values untouched) */
     if (r->arena)
         ikv_prefault(r->arena, r->arena_bytes);
+    /* The trace file, created here while the engine starts when the
+     * writer left that to its first user (spec.deferred_create); a
+     * failure comes back with the first position written. `busy` was
+     * set for this by start_thread: take_back waits for it. */
+    ikv_trace_writer_prepare(r->writer);
     pthread_mutex_lock(&r->lock);
+    r->busy = 0;
+    pthread_cond_broadcast(&r->progress);
     long poll = POLL_MIN_NS;
     for (;;) {
         for (; atomic_load(&r->written) == atomic_load(&r->published) && !r->stop;
@@ -620,8 +627,10 @@ static int start_thread(ikv_recorder *r)
         pthread_mutex_destroy(&r->lock);
         return -1;
     }
+    r->busy = 1; /* preparing the writer (writing_thread) */
     const int started = ikv_thread_start(&r->thread, "ikv-record", writing_thread, r) == 0;
     if (!started) {
+        r->busy = 0;
         pthread_cond_destroy(&r->progress);
         pthread_cond_destroy(&r->work);
         pthread_mutex_destroy(&r->lock);

@@ -665,6 +665,7 @@ static int run_capture(const capture_options *o)
         spec.layers = o->n_layers ? o->layers : NULL;
         spec.n_layers = o->n_layers;
         spec.expected_tokens = rc.steps;
+        spec.deferred_create = 1; /* by the recorder's thread (below) */
         if (ikv_trace_writer_create(&writer, o->out_path, &meta, &spec, err, sizeof err) != 0)
             ikv_die(IKV_EXIT_USAGE, "%s", err);
     }

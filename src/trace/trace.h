@@ -103,6 +103,12 @@ typedef struct ikv_trace_spec {
                             bench_trace); 0: one head per chunk */
     int deflate_level;   /* 0..9 (1); 0 turns shuffle+deflate off (faster,
                             larger) */
+    int deferred_create; /* 0 (default): a thread of the writer's own creates
+                            the HDF5 file and its datasets while the caller
+                            goes on; 1: the first call that needs the file
+                            creates it, on its own thread, e.g.
+                            ikv_trace_writer_prepare() on a writing thread
+                            of the caller's (one thread start less) */
 } ikv_trace_spec;
 
 ikv_trace_spec ikv_trace_writer_default_spec(void);
@@ -138,6 +144,13 @@ typedef struct ikv_trace_writer ikv_trace_writer;
 int ikv_trace_writer_create(ikv_trace_writer **w, const char *final_path,
                             const ikv_trace_meta *meta, const ikv_trace_spec *spec,
                             char *err, size_t errlen);
+
+/* Creates the HDF5 file now if spec.deferred_create left it to the
+ * first call that needs it (else waits for the writer's thread to have
+ * created it): IKV_TRACE_OK, or the failure (ikv_trace_writer_error()
+ * says why; the next write or close returns it too). Like every call on
+ * w, not concurrently with another. */
+int ikv_trace_writer_prepare(ikv_trace_writer *w);
 
 /* Slot of model layer `layer` in the per-layer arrays, or -1 when that
  * layer is not stored. */

@@ -432,11 +432,17 @@ static void *create_file_thread(void *arg)
 }
 
 /* Starts create_file on its own thread where HDF5 is thread-safe (else
- * runs it here): IKV_TRACE_OK, or a failure of the synchronous path. */
+ * runs it here), or leaves it to the first call that needs the file
+ * (spec.deferred_create): IKV_TRACE_OK, or a failure of the synchronous
+ * path. */
 static int start_create_file(ikv_trace_writer *w)
 {
     hbool_t safe = 0;
     w->write_in_thread = H5is_library_threadsafe(&safe) >= 0 && safe;
+    if (w->spec.deferred_create) {
+        w->create_pending = 1;
+        return IKV_TRACE_OK;
+    }
     if (w->write_in_thread) {
         w->creating = ikv_thread_start(&w->create_thread, "ikv-trace-open", create_file_thread, w) == 0;
         if (w->creating)
@@ -448,8 +454,28 @@ static int start_create_file(ikv_trace_writer *w)
     return w->create_rc;
 }
 
+/* Joins the creating thread, if any. */
+static void join_create_thread(ikv_trace_writer *w)
+{
+    if (w->creating) {
+        pthread_join(w->create_thread, NULL);
+        w->creating = 0;
+    }
+}
+
 int ikv_writer_file_ready(ikv_trace_writer *w)
 {
+    if (w->create_pending) { /* deferred: created here, on this thread */
+        w->create_pending = 0;
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* error stacks are per thread */
+        w->create_rc = create_file(w);
+        if (w->create_rc == IKV_TRACE_OK)
+            start_compressor(w);
+        else
+            memcpy(w->err, w->create_err, sizeof w->err);
+        w->failed |= w->create_rc != IKV_TRACE_OK;
+        return w->create_rc;
+    }
     if (w->creating) {
         pthread_join(w->create_thread, NULL);
         w->creating = 0;
@@ -459,6 +485,13 @@ int ikv_writer_file_ready(ikv_trace_writer *w)
         }
     }
     return w->create_rc;
+}
+
+int ikv_trace_writer_prepare(ikv_trace_writer *w)
+{
+    if (!w)
+        return IKV_TRACE_EINVAL;
+    return ikv_writer_file_ready(w);
 }
 
 /* One arena for every band buffer (two for direct writes: one fills
@@ -498,7 +531,7 @@ static int allocate_buffers(ikv_trace_writer *w)
 
 static void release(ikv_trace_writer *w)
 {
-    ikv_writer_file_ready(w); /* its thread writes w->file and the ids */
+    join_create_thread(w); /* it writes w->file and the ids */
     ikv_compressor_free(w->compressor); /* before the buffers it reads */
     if (w->sync_fd >= 0)
         close(w->sync_fd);

@@ -141,6 +141,8 @@ struct ikv_trace_writer {
     size_t durable;             /* ... before it */
     pthread_t create_thread;    /* creating the file (create_file) */
     int creating;               /* create_thread runs or was not joined */
+    int create_pending;         /* spec.deferred_create: nothing created
+                                   the file yet (ikv_writer_file_ready) */
     int create_rc;              /* its result; create_err says why it
                                    failed, copied to err once joined */
     char create_err[1024];      /* written by create_thread only */

@@ -150,6 +150,7 @@ static void bench_model(const char *label, ikv_model *m, int n_prompt, int total
     ikv_trace_spec f32 = ikv_trace_writer_default_spec();
     f32.signals = IKV_TRACE_TOKENS | IKV_TRACE_LOGITS_SUMMARY | IKV_TRACE_EVOLUTION | IKV_TRACE_QKV;
     f32.expected_tokens = total;
+    f32.deferred_create = 1; /* as infokv-capture: the recorder's thread creates the file */
     ikv_trace_spec f16 = f32;
     f16.dtype = IKV_TRACE_F16;
     ikv_trace_spec f32_raw = f32, f16_raw = f16; /* --deflate 0 */

@@ -55,6 +55,7 @@ static int capture_n(const char *path, unsigned signals, int background, int win
     ikv_trace_spec spec = ikv_trace_writer_default_spec();
     spec.signals = signals;
     spec.expected_tokens = total;
+    spec.deferred_create = background; /* as infokv-capture: the recorder's thread creates the file */
     ikv_session *s = NULL;
     ikv_trace_writer *w = NULL;
     ikv_recorder *rec = NULL;

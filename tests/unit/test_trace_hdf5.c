@@ -8,6 +8,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -610,6 +612,31 @@ static void test_global_heap_stall(void)
 
 /* ---- the band a capture ends on ---- */
 
+/* Values of /qkv/q in the trace at path that differ from the T
+ * positions of syn (-1 if it does not open). */
+static long q_mismatches(const char *path, const ikv_trace_meta *meta, const ikv_synth *syn, int T)
+{
+    char err[1024];
+    ikv_trace_reader *r;
+    if (ikv_trace_open(&r, path, err, sizeof err) != IKV_TRACE_OK) {
+        printf("\n    %s ", err);
+        return -1;
+    }
+    const int L = meta->n_layers, H = meta->n_heads, hd = meta->head_dim;
+    float *back = malloc(ikv_trace_read_bytes(r, "qkv/q")); /* [H][T][d] */
+    long bad = back ? 0 : -1;
+    for (int l = 0; back && l < L; l++) {
+        bad += ikv_trace_read_layer(r, "qkv/q", l, back) != IKV_TRACE_OK;
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < H; h++)
+                for (int c = 0; c < hd; c++)
+                    bad += back[((size_t)h * T + t) * hd + c] != syn->q[(((size_t)t * L + l) * H + h) * hd + c];
+    }
+    free(back);
+    ikv_trace_close(r);
+    return bad;
+}
+
 /* Writes T positions of the default signals, then checks in HDF5 that
  * every stored chunk of `dset` (T along axis t_axis) went through shuffle
  * and deflate, except those of the last band when it holds more than
@@ -661,23 +688,7 @@ static int check_tail(int T, const char *dset, int t_axis)
     H5Dclose(d);
     H5Fclose(f);
 
-    ikv_trace_reader *r;
-    CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&r, path, err, sizeof err), IKV_TRACE_OK);
-    const int L = meta.n_layers, H = meta.n_heads, hd = meta.head_dim;
-    float *back = malloc(ikv_trace_read_bytes(r, "qkv/q")); /* [H][T][d] */
-    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
-    long bad = 0;
-    for (int l = 0; l < L; l++) {
-        CU_ASSERT_EQUAL(ikv_trace_read_layer(r, "qkv/q", l, back), IKV_TRACE_OK);
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < H; h++)
-                for (int c = 0; c < hd; c++)
-                    bad += back[((size_t)h * T + t) * hd + c] !=
-                           syn.q[(((size_t)t * L + l) * H + h) * hd + c];
-    }
-    CU_ASSERT_EQUAL(bad, 0);
-    free(back);
-    ikv_trace_close(r);
+    CU_ASSERT_EQUAL(q_mismatches(path, &meta, &syn, T), 0);
     ikv_synth_free(&syn);
     unlink(path);
     return (int)chunk[t_axis];
@@ -784,6 +795,64 @@ static void test_failed_close_sync(void)
     ikv_synth_free(&syn);
 }
 
+/* ---- deferred creation ---- */
+
+static void *prepare_writer(void *w)
+{
+    return (void *)(intptr_t)ikv_trace_writer_prepare(w);
+}
+
+/* spec.deferred_create: nothing creates the HDF5 file until a call needs
+ * it, the first position or ikv_trace_writer_prepare() on another thread
+ * (as the recorder's); the trace is the same as without. A writer closed
+ * before any position leaves a valid empty trace, one aborted nothing. */
+static void test_deferred_create(void)
+{
+    enum { T = 100 };
+    char path[512], temp[600], err[1024] = "";
+    path_in_tmp(path, sizeof path, "deferred.h5");
+    snprintf(temp, sizeof temp, "%s.tmp-%ld", path, (long)getpid());
+    ikv_trace_meta meta = ikv_synth_small_meta();
+    ikv_trace_spec spec = ikv_trace_writer_default_spec();
+    spec.deferred_create = 1;
+    ikv_synth syn;
+    CU_ASSERT_FATAL(ikv_synth_init(&syn, &meta, NULL, 0, T, spec.topk, spec.entropy_k, 5, 0) == 0);
+    for (int by_thread = 0; by_thread < 2; by_thread++) {
+        ikv_trace_writer *w;
+        CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err), IKV_TRACE_OK);
+        CU_ASSERT_EQUAL(file_size(temp), 0); /* opened by the writer, not yet by HDF5 */
+        if (by_thread) {
+            pthread_t th;
+            void *rc = (void *)(intptr_t)-1;
+            CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, prepare_writer, w), 0);
+            pthread_join(th, &rc);
+            CU_ASSERT_EQUAL((intptr_t)rc, IKV_TRACE_OK);
+            CU_ASSERT(file_size(temp) > 0);
+        }
+        for (int t = 0; t < T; t++) {
+            ikv_trace_row row;
+            ikv_synth_row(&syn, t, &row);
+            CU_ASSERT_EQUAL_FATAL(ikv_trace_write_position(w, &row), IKV_TRACE_OK);
+        }
+        CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_close(w, 1, err, sizeof err), IKV_TRACE_OK);
+        CU_ASSERT_EQUAL(q_mismatches(path, &meta, &syn, T), 0);
+        unlink(path);
+    }
+    ikv_trace_writer *w;
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err), IKV_TRACE_OK);
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_close(w, 0, err, sizeof err), IKV_TRACE_OK);
+    ikv_trace_reader *r;
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&r, path, err, sizeof err), IKV_TRACE_OK);
+    CU_ASSERT_EQUAL(ikv_trace_meta_of(r)->n_tokens, 0);
+    ikv_trace_close(r);
+    unlink(path);
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err), IKV_TRACE_OK);
+    ikv_trace_writer_abort(w);
+    CU_ASSERT(access(temp, F_OK) != 0);
+    CU_ASSERT(access(path, F_OK) != 0);
+    ikv_synth_free(&syn);
+}
+
 static void add_suites(void)
 {
     static const ikv_test_case half[] = {
@@ -807,7 +876,11 @@ static void add_suites(void)
         {NULL, NULL}};
     ikv_test_suite("trace binary16", half);
     ikv_test_suite("trace rejects bad files", reject);
+    static const ikv_test_case deferred[] = {
+        {"created by the first user, on its thread", test_deferred_create},
+        {NULL, NULL}};
     ikv_test_suite("trace writer's last band", tail);
+    ikv_test_suite("trace writer's deferred creation", deferred);
 }
 
 int main(int argc, char **argv)
