@@ -17,7 +17,9 @@
  *
  * Where HDF5 is thread-safe the file and its datasets are created on a
  * thread of their own (create_file) while the caller starts its model;
- * whatever needs the file waits for it (ikv_writer_file_ready). At close
+ * whatever needs the file waits for it (ikv_writer_file_ready). With
+ * spec.deferred_create the first call that needs the file creates it on
+ * its own thread instead (the recorder's, ikv_trace_writer_prepare). At close
  * the band each finished-chunk dataset ends on is stored raw or
  * compressed, whichever keeps close short (store_last_bands).
  */
