@@ -6,7 +6,8 @@
  * valid only during the call.
  *
  * Order: on_tokens first, before anything of the call is computed. For
- * one layer and position, on_qkv, then on_attention, then on_residual. In decode, layer by layer, then on_logits. In prefill, a
+ * one layer and position, on_qkv, then on_attention, then on_residual.
+ * In decode, layer by layer, then on_logits. In prefill, a
  * layer's positions may be reported together after that layer's batched
  * work (qkv and attention for a group of positions, then the residuals of
  * all positions), layer after layer, then on_logits for every prompt

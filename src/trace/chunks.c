@@ -41,12 +41,6 @@ int ikv_direct_chunks_possible(const ikv_trace_writer *w, const wdset *d)
 #endif
 }
 
-/* Copies the chunk at `offset` out of the buffer into `raw` (the chunk's
- * shape), zero beyond the dataset's extent and beyond the n positions in
- * the buffer (as HDF5 fills a partial chunk). The buffer holds whole
- * positions one after another ([band][outer][inner], as rows arrive), so
- * the writer copies each row with one move and this, on the compressing
- * thread, does the scatter into the chunk's order. */
 /* One row of a chunk (along its last axis): `run` elements `step` bytes
  * apart in the buffer, then zeros to `row` elements. Returns the next. */
 static inline unsigned char *chunk_row(unsigned char *raw, const unsigned char *from, size_t run, size_t row,
@@ -63,6 +57,12 @@ static inline unsigned char *chunk_row(unsigned char *raw, const unsigned char *
     return raw + row * es;
 }
 
+/* Copies the chunk at `offset` out of the buffer into `raw` (the chunk's
+ * shape), zero beyond the dataset's extent and beyond the n positions in
+ * the buffer (as HDF5 fills a partial chunk). The buffer holds whole
+ * positions one after another ([band][outer][inner], as rows arrive), so
+ * the writer copies each row with one move and this, on the compressing
+ * thread, does the scatter into the chunk's order. */
 static void gather(const ikv_band_job *d, const hsize_t *offset, unsigned char *raw)
 {
     const int rank = d->rank, last = rank - 1, t = d->t_axis;
@@ -382,14 +382,14 @@ void ikv_band_write(ikv_band_job *job)
         memcpy(dims, job->dims, sizeof dims);
         dims[job->t_axis] = (hsize_t)(job->t0 + job->n);
         int ok = H5Dset_extent(job->dset, dims) >= 0;
-        const size_t raw_bytes = job->chunk_elements * job->esize;
+        const uint32_t filters = job->raw ? IKV_SKIP_FILTERS : 0;
         for (size_t c = 0; c < job->n_chunks && ok; c++) {
-            ikv_chunk_out *o = &job->chunks[c];
+            const ikv_chunk_out *o = &job->chunks[c];
             if (job->raw) /* one warm buffer for every chunk: no fresh heap pages at close */
                 gather(job, o->offset, job->raw_scratch);
-            ok = job->raw ? H5Dwrite_chunk(job->dset, H5P_DEFAULT, IKV_SKIP_FILTERS, o->offset, raw_bytes,
-                                           job->raw_scratch) >= 0
-                          : H5Dwrite_chunk(job->dset, H5P_DEFAULT, 0, o->offset, o->size, o->bytes) >= 0;
+            const size_t size = job->raw ? job->chunk_elements * job->esize : o->size;
+            const void *bytes = job->raw ? job->raw_scratch : o->bytes;
+            ok = H5Dwrite_chunk(job->dset, H5P_DEFAULT, filters, o->offset, size, bytes) >= 0;
         }
         if (!ok) {
             job->write_rc = IKV_TRACE_EIO;

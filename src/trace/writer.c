@@ -421,15 +421,23 @@ static void start_compressor(ikv_trace_writer *w)
     w->no_thread = !w->compressor || !w->scratch;
 }
 
+/* create_file on the calling thread (a thread of the writer's own, or
+ * with spec.deferred_create the first caller that needs the file), then
+ * the compressing thread: here rather than at the first band, as
+ * starting a thread costs the engine's thread 0.1-0.3 ms on a VM. */
+static int create_here(ikv_trace_writer *w)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* error stacks are per thread */
+    const int rc = create_file(w);
+    if (rc == IKV_TRACE_OK)
+        start_compressor(w);
+    return rc;
+}
+
 static void *create_file_thread(void *arg)
 {
     ikv_trace_writer *w = arg;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* error stacks are per thread */
-    w->create_rc = create_file(w);
-    /* here rather than at the first band: starting a thread costs the
-     * caller 0.1-0.3 ms on a VM, in the middle of the engine's run */
-    if (w->create_rc == IKV_TRACE_OK)
-        start_compressor(w);
+    w->create_rc = create_here(w);
     return NULL;
 }
 
@@ -469,22 +477,15 @@ int ikv_writer_file_ready(ikv_trace_writer *w)
 {
     if (w->create_pending) { /* deferred: created here, on this thread */
         w->create_pending = 0;
-        H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* error stacks are per thread */
-        w->create_rc = create_file(w);
-        if (w->create_rc == IKV_TRACE_OK)
-            start_compressor(w);
-        else
-            memcpy(w->err, w->create_err, sizeof w->err);
-        w->failed |= w->create_rc != IKV_TRACE_OK;
-        return w->create_rc;
+        w->create_rc = create_here(w);
+    } else if (w->creating) {
+        join_create_thread(w);
+    } else {
+        return w->create_rc; /* ready, or its failure already reported */
     }
-    if (w->creating) {
-        pthread_join(w->create_thread, NULL);
-        w->creating = 0;
-        if (w->create_rc != IKV_TRACE_OK) {
-            w->failed = 1;
-            memcpy(w->err, w->create_err, sizeof w->err);
-        }
+    if (w->create_rc != IKV_TRACE_OK) {
+        w->failed = 1;
+        memcpy(w->err, w->create_err, sizeof w->err);
     }
     return w->create_rc;
 }

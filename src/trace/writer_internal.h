@@ -145,7 +145,8 @@ struct ikv_trace_writer {
                                    the file yet (ikv_writer_file_ready) */
     int create_rc;              /* its result; create_err says why it
                                    failed, copied to err once joined */
-    char create_err[1024];      /* written by create_thread only */
+    char create_err[1024];      /* written by whichever thread creates
+                                   the file (create_file) */
     unsigned char *arena;       /* every band buffer but attn/probs' */
     size_t arena_bytes;
     char temp_path[4096];
