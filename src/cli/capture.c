@@ -75,6 +75,9 @@ static void usage(FILE *out)
             "      --topk K           top-K log-probabilities kept per position (default 20)\n"
             "      --max-attn MB      refuse dense attention maps larger than this (default %.0f)\n"
             "      --force            write them anyway\n"
+            "      --fsync            wait for the disk before the trace takes its name, so\n"
+            "                         that it survives a crash of the machine too (default:\n"
+            "                         it appears whole when the process ends, unsynced)\n"
             "Live eviction (closed loop against the full cache, teacher forced):\n"
             "      --policy LIST      run these policies live, e.g. h2o,snapkv,infokv\n"
             "      --budget LIST      their budgets: counts or fractions (default 25%%)\n"
@@ -181,7 +184,7 @@ static void record_command(int argc, char **argv, capture_options *o)
 static void parse_options(int argc, char **argv, capture_options *o)
 {
     enum { OPT_TOP_P = 256, OPT_THREADS, OPT_JSONL, OPT_FIELD, OPT_INDEX, OPT_SAVE, OPT_DTYPE, OPT_DEFLATE,
-           OPT_LAYERS, OPT_TOPK, OPT_MAX_ATTN, OPT_FORCE, OPT_POLICY, OPT_BUDGET, OPT_PARAM,
+           OPT_LAYERS, OPT_TOPK, OPT_MAX_ATTN, OPT_FORCE, OPT_FSYNC, OPT_POLICY, OPT_BUDGET, OPT_PARAM,
            OPT_SCENARIO, OPT_INFLUENCE, OPT_INFLUENCE_SET, OPT_INFLUENCE_SEED };
     static const struct option long_options[] = {
         {"model", required_argument, NULL, 'm'},
@@ -204,6 +207,7 @@ static void parse_options(int argc, char **argv, capture_options *o)
         {"topk", required_argument, NULL, OPT_TOPK},
         {"max-attn", required_argument, NULL, OPT_MAX_ATTN},
         {"force", no_argument, NULL, OPT_FORCE},
+        {"fsync", no_argument, NULL, OPT_FSYNC},
         {"policy", required_argument, NULL, OPT_POLICY},
         {"budget", required_argument, NULL, OPT_BUDGET},
         {"param", required_argument, NULL, OPT_PARAM},
@@ -271,6 +275,7 @@ static void parse_options(int argc, char **argv, capture_options *o)
         case OPT_TOPK: o->topk = (int)ikv_parse_long_option("--topk", optarg, 1, 1000); break;
         case OPT_MAX_ATTN: o->attn_limit_mb = ikv_parse_double_option("--max-attn", optarg, 0.0, 1e9); break;
         case OPT_FORCE: o->force = 1; break;
+        case OPT_FSYNC: o->durable = 1; break;
         case OPT_POLICY: o->policies = optarg; break;
         case OPT_BUDGET: o->budgets = optarg; break;
         case OPT_SCENARIO: o->scenarios = strcmp(optarg, "both") == 0 ? "prefill,decode" : optarg; break;
@@ -666,6 +671,7 @@ static int run_capture(const capture_options *o)
         spec.n_layers = o->n_layers;
         spec.expected_tokens = rc.steps;
         spec.deferred_create = 1; /* by the recorder's thread (below) */
+        spec.durable = o->durable;
         if (ikv_trace_writer_create(&writer, o->out_path, &meta, &spec, err, sizeof err) != 0)
             ikv_die(IKV_EXIT_USAGE, "%s", err);
     }

@@ -40,6 +40,7 @@ typedef struct capture_options {
     int topk;                   /* --topk */
     double attn_limit_mb;       /* --max-attn */
     int force;                  /* --force */
+    int durable;                /* --fsync */
     char command[4096];         /* the command line, for the trace */
     /* live eviction (closed loop) */
     const char *policies;       /* --policy LIST */

@@ -395,11 +395,11 @@ void ikv_band_write(ikv_band_job *job)
             job->write_rc = IKV_TRACE_EIO;
             ikv_h5_detail(job->write_err, sizeof job->write_err); /* this thread's stack */
         }
-        /* The file's durability, as far as it has come, while the engine
-         * runs: close has to fsync before its rename, and that waits for
-         * the dirty pages and then for the journal to commit every block
-         * allocated since the last sync. start_band (writer.c) decides
-         * when. */
+        /* A durable trace's syncs, as far as it has come, while the
+         * engine runs: close has to fsync before its rename, and that
+         * waits for the dirty pages and then for the journal to commit
+         * every block allocated since the last sync. start_band
+         * (writer.c) decides when. */
         if (ok && job->sync_fd >= 0 && job->sync_after && fdatasync(job->sync_fd) != 0) {
             /* reported here: a descriptor reports a write error once,
              * so close's fsync on it would not see this one again */

@@ -626,8 +626,8 @@ int ikv_trace_writer_create(ikv_trace_writer **out, const char *final_path,
     }
     /* Create the file once with open() for an errno-based message (HDF5's
      * own says little about why a create failed). */
-    /* The descriptor stays open: writeback and syncs go through it, and
-     * close's fsync on it reports any write error since. */
+    /* The descriptor stays open for a durable trace's syncs: close's
+     * fsync on it reports any write error since. */
     w->sync_fd = open(w->temp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->sync_fd < 0) {
         snprintf(err, errlen, "%s: cannot create %s: %s", final_path, w->temp_path,
@@ -719,21 +719,22 @@ static int start_band(ikv_trace_writer *w, wdset *d, int64_t n, int zero_padded)
         d->job.zero_padded = 1;
     }
     const size_t bytes = (size_t)d->outer * (size_t)n * (size_t)d->inner * d->esize;
-    w->undurable += bytes;
-    /* An fdatasync on the background thread once what it would cover is
-     * SYNC_MIN and an eighth of what earlier ones did: close's fsync then
-     * waits for at most that much, and a long capture pays for O(log
-     * size) syncs. Each one costs the engine too, though it waits on
-     * another thread: its IO completion interrupts and the journal's
-     * commit take CPU time on a small machine. On a 2-vCPU VM a
-     * stories260K capture (1.6 MB of bands) ran 0.45 ms faster with one
-     * sync after its first MiB than with one every 256 KiB (five), and
-     * starting the writeback between syncs (sync_file_range) only added
-     * interrupts. */
-    if (w->write_in_thread && !w->no_thread && w->undurable >= SYNC_MIN && w->undurable * 8 >= w->durable) {
+    w->unsynced_bytes += bytes;
+    /* A durable trace gets an fdatasync on the background thread once
+     * what it would cover is SYNC_MIN and an eighth of what earlier ones
+     * did: close's fsync then waits for at most that much, and a long
+     * capture pays for O(log size) syncs. Each one costs the engine too,
+     * though it waits on another thread: its IO completion interrupts and
+     * the journal's commit take CPU time on a small machine. On a 2-vCPU
+     * VM a stories260K capture (1.6 MB of bands) ran 0.45 ms faster with
+     * one sync after its first MiB than with one every 256 KiB (five),
+     * and starting the writeback between syncs (sync_file_range) only
+     * added interrupts. */
+    if (w->spec.durable && w->write_in_thread && !w->no_thread && w->unsynced_bytes >= SYNC_MIN &&
+        w->unsynced_bytes * 8 >= w->synced_bytes) {
         d->job.sync_after = 1;
-        w->durable += w->undurable;
-        w->undurable = 0;
+        w->synced_bytes += w->unsynced_bytes;
+        w->unsynced_bytes = 0;
     }
     d->job.write_when_done = w->write_in_thread;
     d->band_t0 += n;
@@ -1006,7 +1007,7 @@ int ikv_trace_writer_close(ikv_trace_writer *w, int complete, char *err, size_t 
         rc = IKV_TRACE_EIO;
     }
     w->file = -1;
-    if (rc == IKV_TRACE_OK && fsync(w->sync_fd) != 0) {
+    if (rc == IKV_TRACE_OK && w->spec.durable && fsync(w->sync_fd) != 0) {
         ikv_writer_msg(w, "cannot sync %s: %s", w->temp_path, strerror(errno));
         rc = IKV_TRACE_EIO;
     }

@@ -136,9 +136,9 @@ struct ikv_trace_writer {
                                    by the thread that compresses them */
     int sync_fd;                /* descriptor of the temporary file, for
                                    the syncs; -1 if none */
-    size_t undurable;           /* band bytes handed over since the last
-                                   job that fdatasyncs */
-    size_t durable;             /* ... before it */
+    size_t unsynced_bytes;      /* band bytes handed over since the last
+                                   job that fdatasyncs (spec.durable) */
+    size_t synced_bytes;        /* ... before it */
     pthread_t create_thread;    /* creating the file (create_file) */
     int creating;               /* create_thread runs or was not joined */
     int create_pending;         /* spec.deferred_create: nothing created

@@ -3,7 +3,8 @@
  * of the engine alone measured in the same process: stories260K (when
  * ../shared/models is there) and a synthetic Llama-3.2-1B-shaped model.
  * For the default signal set (tokens, logit summaries, evolution, q/k/v)
- * in float32 and with q/k/v in float16 it reports the overhead (the
+ * in float32, with q/k/v in float16, without deflate, and in float32
+ * synced to disk before its rename (--fsync) it reports the overhead (the
  * median over pairs of runs, bench_model), the write throughput (MB/s of
  * the data handed to the writer) and the compression ratio of the file.
  *
@@ -155,10 +156,12 @@ static void bench_model(const char *label, ikv_model *m, int n_prompt, int total
     f16.dtype = IKV_TRACE_F16;
     ikv_trace_spec f32_raw = f32, f16_raw = f16; /* --deflate 0 */
     f32_raw.deflate_level = f16_raw.deflate_level = 0;
-    enum { N_CONFIGS = 4, MAX_REPS = 64 };
-    const ikv_trace_spec *specs[N_CONFIGS] = {&f32, &f16, &f32_raw, &f16_raw};
+    ikv_trace_spec f32_durable = f32; /* --fsync */
+    f32_durable.durable = 1;
+    enum { N_CONFIGS = 5, MAX_REPS = 64 };
+    const ikv_trace_spec *specs[N_CONFIGS] = {&f32, &f16, &f32_raw, &f16_raw, &f32_durable};
     const char *names[N_CONFIGS] = {"default, f32", "default, q/k/v f16", "f32, --deflate 0",
-                                    "f16, --deflate 0"};
+                                    "f16, --deflate 0", "f32, --fsync"};
     if (reps > MAX_REPS)
         reps = MAX_REPS;
     double ratio[N_CONFIGS][MAX_REPS], extra[N_CONFIGS][MAX_REPS], mb_s[N_CONFIGS][MAX_REPS];

@@ -30,6 +30,8 @@ check_grep "/hidden/evolution" "$IKV_TMP/info3" "evolution by default"
 check_grep "/logits/topk_logprobs" "$IKV_TMP/info3" "top-k by default"
 check "--deflate 0" "$cap" -q -m synthetic:tiny -p "ab" -n 16 -t 0 --deflate 0 -o "$IKV_TMP/raw.h5"
 check "inspect --check accepts it" "$inspect" --check "$IKV_TMP/raw.h5"
+check "--fsync" "$cap" -q -m synthetic:tiny -p "ab" -n 16 -t 0 --fsync -o "$IKV_TMP/synced.h5"
+check "inspect --check accepts the synced trace" "$inspect" --check "$IKV_TMP/synced.h5"
 if command -v h5dump >/dev/null 2>&1; then
     h5dump -p -H -d /qkv/q "$IKV_TMP/raw.h5" >"$IKV_TMP/raw.dump" 2>&1
     if grep -q "DEFLATE" "$IKV_TMP/raw.dump"; then fail "--deflate 0 stores q/k/v as is"; else pass "--deflate 0 stores q/k/v as is"; fi

@@ -9,6 +9,7 @@
 volatile int ikv_fail_fdatasync;
 volatile int ikv_fdatasync_calls;
 volatile int ikv_fail_fsync;
+volatile int ikv_fsync_calls;
 
 int fdatasync(int fd)
 {
@@ -22,6 +23,7 @@ int fdatasync(int fd)
 
 int fsync(int fd)
 {
+    ikv_fsync_calls++;
     if (ikv_fail_fsync) {
         errno = EIO;
         return -1;

@@ -45,10 +45,10 @@ static int setup(void)
 }
 
 /* One capture of `total` positions: prefill in chunks, then decode, with
- * a buffer of `window` positions. IKV_OK, or the first error (err says
- * which). */
+ * a buffer of `window` positions; durable: the writer syncs the file.
+ * IKV_OK, or the first error (err says which). */
 static int capture_n(const char *path, unsigned signals, int background, int window, int summary, int total,
-                     char *err, size_t errlen)
+                     int durable, char *err, size_t errlen)
 {
     ikv_trace_meta meta;
     ikv_recorder_meta(ikv_model_info(model), PROMPT, &meta);
@@ -56,6 +56,7 @@ static int capture_n(const char *path, unsigned signals, int background, int win
     spec.signals = signals;
     spec.expected_tokens = total;
     spec.deferred_create = background; /* as infokv-capture: the recorder's thread creates the file */
+    spec.durable = durable;
     ikv_session *s = NULL;
     ikv_trace_writer *w = NULL;
     ikv_recorder *rec = NULL;
@@ -92,7 +93,7 @@ static int capture_n(const char *path, unsigned signals, int background, int win
 static int capture(const char *path, unsigned signals, int background, int window, int summary, char *err,
                    size_t errlen)
 {
-    return capture_n(path, signals, background, window, summary, TOTAL, err, errlen);
+    return capture_n(path, signals, background, window, summary, TOTAL, 0, err, errlen);
 }
 
 typedef struct compare {
@@ -202,8 +203,8 @@ static void test_summary_in_callback(void)
         }
 }
 
-/* A write that fails on the recorder's thread (here the trace writer's
- * background sync) reaches the caller, by a later write or by finish,
+/* A write that fails on the recorder's thread (here the background sync
+ * of a durable trace) reaches the caller, by a later write or by finish,
  * with the writer's message; no trace appears. */
 static void test_failure_behind(void)
 {
@@ -211,7 +212,7 @@ static void test_failure_behind(void)
     path_of(path, sizeof path, "fail.h5");
     ikv_fail_fdatasync = 1;
     ikv_fdatasync_calls = 0;
-    const int rc = capture_n(path, IKV_TRACE_ALL, 1, CHUNK, IKV_LOGITS_AUTO, LONG, err, sizeof err);
+    const int rc = capture_n(path, IKV_TRACE_ALL, 1, CHUNK, IKV_LOGITS_AUTO, LONG, 1, err, sizeof err);
     ikv_fail_fdatasync = 0;
     CU_ASSERT_FATAL(ikv_fdatasync_calls > 0); /* else the capture is too short to test this */
     CU_ASSERT_NOT_EQUAL(rc, IKV_OK);

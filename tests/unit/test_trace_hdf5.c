@@ -713,9 +713,9 @@ static void test_raw_tail(void)
     check_tail(2 * ce, "/logits/entropy", 0);
 }
 
-/* A sync that fails while the capture runs fails close, with a message
- * that says so, and leaves no file under the final name: close's own
- * fsync, on a new descriptor, would not see that error again. */
+/* A durable trace's sync that fails while the capture runs fails close,
+ * with a message that says so, and leaves no file under the final name:
+ * close's own fsync would not see that error again. */
 static void test_failed_sync(void)
 {
     hbool_t safe = 0;
@@ -728,6 +728,7 @@ static void test_failed_sync(void)
     path_in_tmp(path, sizeof path, "sync.h5");
     ikv_trace_meta meta = ikv_synth_small_meta();
     ikv_trace_spec spec = ikv_trace_writer_default_spec();
+    spec.durable = 1;
     ikv_synth syn;
     CU_ASSERT_FATAL(ikv_synth_init(&syn, &meta, NULL, 0, T, spec.topk, spec.entropy_k, 5, 0) == 0);
     for (int fail = 0; fail < 2; fail++) {
@@ -765,8 +766,8 @@ static void test_failed_sync(void)
     ikv_synth_free(&syn);
 }
 
-/* The fsync before the rename fails: close reports it, and neither the
- * final name nor the temporary file is left. */
+/* A durable trace's fsync before the rename fails: close reports it, and
+ * neither the final name nor the temporary file is left. */
 static void test_failed_close_sync(void)
 {
     char path[512], temp[600], err[1024] = "";
@@ -774,6 +775,7 @@ static void test_failed_close_sync(void)
     snprintf(temp, sizeof temp, "%s.tmp-%ld", path, (long)getpid());
     ikv_trace_meta meta = ikv_synth_small_meta();
     ikv_trace_spec spec = ikv_trace_writer_default_spec();
+    spec.durable = 1;
     ikv_synth syn;
     CU_ASSERT_FATAL(ikv_synth_init(&syn, &meta, NULL, 0, 40, spec.topk, spec.entropy_k, 5, 0) == 0);
     ikv_trace_writer *w;
@@ -793,6 +795,46 @@ static void test_failed_close_sync(void)
     CU_ASSERT(access(path, F_OK) != 0);
     CU_ASSERT(access(temp, F_OK) != 0);
     ikv_synth_free(&syn);
+}
+
+/* By default (spec.durable = 0) the writer syncs nothing, in the
+ * background or at close, and the trace is whole under its final name all
+ * the same: with every sync failing, close succeeds. */
+static void test_unsynced(void)
+{
+    const int T = 96, N = 4000; /* as test_failed_sync: past a durable trace's first sync */
+    char path[512], err[1024] = "";
+    path_in_tmp(path, sizeof path, "unsynced.h5");
+    ikv_trace_meta meta = ikv_synth_small_meta();
+    ikv_trace_spec spec = ikv_trace_writer_default_spec();
+    CU_ASSERT_EQUAL(spec.durable, 0);
+    ikv_synth syn;
+    CU_ASSERT_FATAL(ikv_synth_init(&syn, &meta, NULL, 0, T, spec.topk, spec.entropy_k, 5, 0) == 0);
+    ikv_fail_fdatasync = ikv_fail_fsync = 1;
+    ikv_fdatasync_calls = ikv_fsync_calls = 0;
+    ikv_trace_writer *w;
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err), IKV_TRACE_OK);
+    int rc = IKV_TRACE_OK;
+    for (int n = 0; n < N && rc == IKV_TRACE_OK; n++) {
+        ikv_trace_row row;
+        ikv_synth_row(&syn, n % T, &row);
+        rc = ikv_trace_write_position(w, &row);
+    }
+    if (rc == IKV_TRACE_OK)
+        rc = ikv_trace_writer_close(w, 1, err, sizeof err);
+    else
+        ikv_trace_writer_abort(w);
+    ikv_fail_fdatasync = ikv_fail_fsync = 0;
+    CU_ASSERT_EQUAL(rc, IKV_TRACE_OK);
+    CU_ASSERT_EQUAL(ikv_fdatasync_calls, 0);
+    CU_ASSERT_EQUAL(ikv_fsync_calls, 0);
+    ikv_trace_reader *r;
+    CU_ASSERT_EQUAL_FATAL(ikv_trace_open(&r, path, err, sizeof err), IKV_TRACE_OK);
+    CU_ASSERT_EQUAL(ikv_trace_meta_of(r)->n_tokens, N);
+    CU_ASSERT_EQUAL(ikv_trace_meta_of(r)->complete, 1);
+    ikv_trace_close(r);
+    ikv_synth_free(&syn);
+    unlink(path);
 }
 
 /* ---- deferred creation ---- */
@@ -872,6 +914,7 @@ static void add_suites(void)
     static const ikv_test_case tail[] = {
         {"last band: unfiltered when over half full, else deflated", test_raw_tail},
         {"a failed background sync fails close", test_failed_sync},
+        {"not durable: no sync at all, a whole trace", test_unsynced},
         {"a failed sync at close leaves no trace", test_failed_close_sync},
         {NULL, NULL}};
     ikv_test_suite("trace binary16", half);
