@@ -164,6 +164,33 @@ struct ikv_chunk_scratch {
     int current_strategy; /* likewise */
 };
 
+/* Where a zero-padded chunk's data lies in each of its byte planes:
+ * `runs` times `data` bytes of data, then `pad` bytes of zeros. */
+typedef struct padding {
+    size_t runs, data, pad;
+} padding;
+
+/* Deflates n bytes as blocks of their own at (level, strategy); level 0
+ * makes stored blocks. last: they end the stream. */
+static int deflate_piece(ikv_chunk_scratch *s, const unsigned char *src, size_t n, int level, int strategy,
+                         int last)
+{
+    z_stream *z = &s->z;
+    if (!level)
+        strategy = Z_DEFAULT_STRATEGY;
+    if (level != s->current_level || strategy != s->current_strategy) {
+        /* flushes nothing: the piece before ended its block */
+        if (deflateParams(z, level, strategy) != Z_OK)
+            return Z_STREAM_ERROR;
+        s->current_level = level;
+        s->current_strategy = strategy;
+    }
+    z->next_in = (Bytef *)(uintptr_t)src;
+    z->avail_in = (uInt)n;
+    const int rc = deflate(z, last ? Z_FINISH : Z_BLOCK);
+    return (last ? rc == Z_STREAM_END : rc == Z_OK && z->avail_in == 0) ? Z_OK : Z_BUF_ERROR;
+}
+
 /* One zlib stream, as HDF5's deflate filter writes it (any inflater
  * reads it), one deflate block per byte plane of the shuffled chunk:
  * - planes that compress are Huffman coded, without string matching:
@@ -176,14 +203,18 @@ struct ikv_chunk_scratch {
  *   at close) takes runs instead, which shrink its padding to nothing;
  * - planes marked in `store` (the dataset's first band showed that they
  *   do not compress) go in stored blocks, a copy: the low mantissa bytes
- *   of q/k/v cost most of the deflate time and saved nothing;
+ *   of q/k/v cost most of the deflate time and saved nothing. In a
+ *   zero-padded chunk (pad given) only their data is stored, and each
+ *   stretch of padding is a block of runs: on half-padded planes of
+ *   random bytes that ran at 515 MB/s against 243 MB/s for runs over the
+ *   whole plane, for the same output;
  * - a block per plane also gives each plane its own Huffman codes.
  * The stream is reset, not rebuilt, between chunks: its 256 KiB of state
  * would otherwise be allocated (and faulted in) for every chunk.
  * plane_out gets each plane's share of the output (to a byte). */
 static int deflate_planes(ikv_chunk_scratch *s, const unsigned char *src, size_t plane_bytes,
                           size_t n_planes, const unsigned char *store, int level, int strategy,
-                          unsigned char *out, size_t *out_len, uint32_t *plane_out)
+                          const padding *pad, unsigned char *out, size_t *out_len, uint32_t *plane_out)
 {
     z_stream *z = &s->z;
     if (deflateReset(z) != Z_OK)
@@ -191,22 +222,23 @@ static int deflate_planes(ikv_chunk_scratch *s, const unsigned char *src, size_t
     z->next_out = out;
     z->avail_out = (uInt)*out_len;
     for (size_t k = 0; k < n_planes; k++) {
-        const int want = store[k] ? 0 : level;
-        const int want_strategy = want ? strategy : Z_DEFAULT_STRATEGY;
-        if (want != s->current_level || want_strategy != s->current_strategy) {
-            /* flushes nothing: the plane before ended its block */
-            if (deflateParams(z, want, want_strategy) != Z_OK)
-                return Z_STREAM_ERROR;
-            s->current_level = want;
-            s->current_strategy = want_strategy;
-        }
+        const unsigned char *plane = src + k * plane_bytes;
         const uLong before = z->total_out;
         const int last = k + 1 == n_planes;
-        z->next_in = (Bytef *)(uintptr_t)(src + k * plane_bytes);
-        z->avail_in = (uInt)plane_bytes;
-        const int rc = deflate(z, last ? Z_FINISH : Z_BLOCK);
-        if (last ? rc != Z_STREAM_END : rc != Z_OK || z->avail_in != 0)
-            return Z_BUF_ERROR;
+        int rc = Z_OK;
+        if (store[k] && pad) {
+            const size_t stride = pad->data + pad->pad;
+            for (size_t i = 0; i < pad->runs && rc == Z_OK; i++) {
+                const int end = last && i + 1 == pad->runs;
+                rc = deflate_piece(s, plane + i * stride, pad->data, 0, strategy, 0);
+                if (rc == Z_OK)
+                    rc = deflate_piece(s, plane + i * stride + pad->data, pad->pad, level, Z_RLE, end);
+            }
+        } else {
+            rc = deflate_piece(s, plane, plane_bytes, store[k] ? 0 : level, strategy, last);
+        }
+        if (rc != Z_OK)
+            return rc;
         plane_out[k] = (uint32_t)(z->total_out - before);
     }
     *out_len = z->total_out;
@@ -333,9 +365,24 @@ int ikv_band_compress_chunk(ikv_band_job *job, size_t c, ikv_chunk_scratch *s)
     memcpy(store, job->store_plane, sizeof store);
     for (size_t k = 0; job->estimate_planes && k < job->esize && k < IKV_MAX_PLANES; k++)
         store[k] = !plane_compresses(src + k * elements, elements);
+    /* the band's positions come first along T in every run of the chunk
+     * over the axes before T (gather) */
+    padding pad = {1, 0, 0};
+    if (job->zero_padded) {
+        size_t inner = 1;
+        for (int a = 0; a < job->rank; a++) {
+            if (a < job->t_axis)
+                pad.runs *= (size_t)job->chunk[a];
+            else if (a > job->t_axis)
+                inner *= (size_t)job->chunk[a];
+        }
+        pad.data = (size_t)job->n * inner;
+        pad.pad = ((size_t)job->chunk[job->t_axis] - (size_t)job->n) * inner;
+    }
+    const int padded = job->zero_padded && pad.data > 0 && pad.pad > 0;
     return deflate_planes(s, src, elements, job->esize, store, job->level,
-                          job->zero_padded ? Z_RLE : Z_HUFFMAN_ONLY, o->bytes, &o->size,
-                          o->plane_bytes) == Z_OK
+                          job->zero_padded ? Z_RLE : Z_HUFFMAN_ONLY, padded ? &pad : NULL,
+                          o->bytes, &o->size, o->plane_bytes) == Z_OK
                ? 0
                : -1;
 }

@@ -705,7 +705,7 @@ static int finish_band(ikv_trace_writer *w, wdset *d)
 /* Starts compressing d's buffer (n positions) in the background and gives
  * d its spare buffer; without a thread, compresses it here on every core
  * and stores it. The band before must be finished. zero_padded: a last
- * band that ends before its chunks do, whose every plane is deflated. */
+ * band that ends before its chunks do, whose padding is deflated. */
 static int start_band(ikv_trace_writer *w, wdset *d, int64_t n, int zero_padded)
 {
     int rc = ikv_writer_file_ready(w); /* the job takes d->id */
@@ -714,7 +714,10 @@ static int start_band(ikv_trace_writer *w, wdset *d, int64_t n, int zero_padded)
     start_compressor(w); /* where the creating thread did not */
     ikv_band_job_init(&d->job, w, d, d->buf, n);
     if (zero_padded) {
-        memset(d->job.store_plane, 0, sizeof d->job.store_plane);
+        /* its zeros would pass for a compressible plane: without a
+         * band before to judge by, every plane is deflated */
+        if (!d->planes_known)
+            memset(d->job.store_plane, 0, sizeof d->job.store_plane);
         d->job.estimate_planes = 0;
         d->job.zero_padded = 1;
     }

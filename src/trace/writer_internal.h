@@ -44,8 +44,9 @@ typedef struct ikv_band_job {
                                               chunk picks its stored planes
                                               by their entropy instead */
     int zero_padded;                       /* the band ends before its
-                                              chunks do (close): every
-                                              plane deflated, by runs */
+                                              chunks do (close): planes
+                                              deflated by runs, or stored
+                                              but for their padding */
     int sync_after;                        /* fdatasync once written (on the
                                               background thread only) */
     int raw;                               /* store the chunks unfiltered
