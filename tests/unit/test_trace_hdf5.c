@@ -713,6 +713,27 @@ static void test_raw_tail(void)
     check_tail(2 * ce, "/logits/entropy", 0);
 }
 
+/* Writes N positions, rows 0..T-1 of syn over and over, and closes the
+ * trace: IKV_TRACE_OK, or the first failure (err says why). */
+static int write_cycled(const char *path, const ikv_trace_meta *meta, const ikv_trace_spec *spec,
+                        ikv_synth *syn, int T, int N, char *err, size_t errlen)
+{
+    ikv_trace_writer *w = NULL; /* stays NULL if create fails */
+    int rc = ikv_trace_writer_create(&w, path, meta, spec, err, errlen);
+    for (int n = 0; n < N && rc == IKV_TRACE_OK; n++) {
+        ikv_trace_row row;
+        ikv_synth_row(syn, n % T, &row);
+        rc = ikv_trace_write_position(w, &row);
+    }
+    if (rc == IKV_TRACE_OK)
+        return ikv_trace_writer_close(w, 1, err, errlen);
+    if (w) {
+        snprintf(err, errlen, "%s", ikv_trace_writer_error(w));
+        ikv_trace_writer_abort(w);
+    }
+    return rc;
+}
+
 /* A durable trace's sync that fails while the capture runs fails close,
  * with a message that says so, and leaves no file under the final name:
  * close's own fsync would not see that error again. */
@@ -735,20 +756,7 @@ static void test_failed_sync(void)
         ikv_fail_fdatasync = fail;
         ikv_fdatasync_calls = 0;
         err[0] = '\0';
-        ikv_trace_writer *w;
-        CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err), IKV_TRACE_OK);
-        int rc = IKV_TRACE_OK;
-        for (int n = 0; n < N && rc == IKV_TRACE_OK; n++) {
-            ikv_trace_row row;
-            ikv_synth_row(&syn, n % T, &row);
-            rc = ikv_trace_write_position(w, &row);
-        }
-        if (rc == IKV_TRACE_OK) {
-            rc = ikv_trace_writer_close(w, 1, err, sizeof err);
-        } else {
-            snprintf(err, sizeof err, "%s", ikv_trace_writer_error(w));
-            ikv_trace_writer_abort(w);
-        }
+        const int rc = write_cycled(path, &meta, &spec, &syn, T, N, err, sizeof err);
         CU_ASSERT(ikv_fdatasync_calls > 0);
         if (fail) {
             CU_ASSERT_NOT_EQUAL(rc, IKV_TRACE_OK);
@@ -812,18 +820,7 @@ static void test_unsynced(void)
     CU_ASSERT_FATAL(ikv_synth_init(&syn, &meta, NULL, 0, T, spec.topk, spec.entropy_k, 5, 0) == 0);
     ikv_fail_fdatasync = ikv_fail_fsync = 1;
     ikv_fdatasync_calls = ikv_fsync_calls = 0;
-    ikv_trace_writer *w;
-    CU_ASSERT_EQUAL_FATAL(ikv_trace_writer_create(&w, path, &meta, &spec, err, sizeof err), IKV_TRACE_OK);
-    int rc = IKV_TRACE_OK;
-    for (int n = 0; n < N && rc == IKV_TRACE_OK; n++) {
-        ikv_trace_row row;
-        ikv_synth_row(&syn, n % T, &row);
-        rc = ikv_trace_write_position(w, &row);
-    }
-    if (rc == IKV_TRACE_OK)
-        rc = ikv_trace_writer_close(w, 1, err, sizeof err);
-    else
-        ikv_trace_writer_abort(w);
+    const int rc = write_cycled(path, &meta, &spec, &syn, T, N, err, sizeof err);
     ikv_fail_fdatasync = ikv_fail_fsync = 0;
     CU_ASSERT_EQUAL(rc, IKV_TRACE_OK);
     CU_ASSERT_EQUAL(ikv_fdatasync_calls, 0);
