@@ -307,6 +307,12 @@ float ikv_entropy_from_logits(const float *logits /* [n] */, int n);
  * Either output may be NULL. */
 void ikv_logits_summary(const float *logits /* [n] */, int n, float *log_z, float *entropy);
 
+/* KL(p || q) in nats between the distributions softmax(p) and softmax(q)
+ * of two logit (or log-probability) vectors, summed in double: 0 when
+ * they are equal up to a constant, +inf when q gives no mass where p
+ * gives some, NaN if either holds a NaN. */
+double ikv_kl_logits(const float *p /* [n] */, const float *q /* [n] */, int n);
+
 /* Indices of the k largest of x, largest first; equal values in index
  * order and NaN after every number. Needs 1 <= k <= n (else out is left
  * as it is) and scratch of n entries. O(n) plus O(m log k) for the m

@@ -66,19 +66,6 @@ static void on_attention(void *user, int layer, int pos, const float *probs, int
     }
 }
 
-/* KL(p || q) with p given as log-probabilities and q as logits. */
-static double kl_to_logits(const float *lp, const float *q, int n, float *scratch)
-{
-    log_softmax(q, n, scratch);
-    double kl = 0.0;
-    for (int i = 0; i < n; i++) {
-        double p = exp((double)lp[i]);
-        if (p > 0.0)
-            kl += p * ((double)lp[i] - (double)scratch[i]);
-    }
-    return kl > 0.0 ? kl : 0.0;
-}
-
 typedef struct ranked {
     double score;
     int32_t pos;
@@ -153,14 +140,13 @@ int influence_run(const capture_options *o, run_context *rc, int n_run, ikv_trac
         return -1;
     }
     probe_ctx c = {V, T, rc->info->n_heads, malloc((size_t)T * (size_t)V * sizeof(float)), calloc((size_t)T, sizeof(double))};
-    float *scratch = malloc((size_t)V * sizeof *scratch);
     int32_t *tokens = malloc((size_t)3 * (size_t)o->influence * sizeof *tokens);
     uint8_t *sets = malloc((size_t)3 * (size_t)o->influence);
     int32_t *order = malloc((size_t)3 * (size_t)o->influence * sizeof *order);
     ikv_session *s = NULL;
     float *kl = NULL;
     int result = -1;
-    if (!c.logprobs || !c.received || !scratch || !tokens || !sets || !order) {
+    if (!c.logprobs || !c.received || !tokens || !sets || !order) {
         snprintf(err, errlen, "out of memory for --influence");
         goto done;
     }
@@ -215,7 +201,7 @@ int influence_run(const capture_options *o, run_context *rc, int n_run, ikv_trac
                 snprintf(err, errlen, "influence: %s", ikv_session_error(s));
                 goto done;
             }
-            double d = kl_to_logits(c.logprobs + (size_t)t * (size_t)V, ikv_session_logits(s), V, scratch);
+            double d = ikv_kl_logits(c.logprobs + (size_t)t * (size_t)V, ikv_session_logits(s), V);
             for (int i = 0; i < n; i++)
                 if (tokens[i] == j)
                     kl[(size_t)i * (size_t)T + (size_t)t] = (float)d;
@@ -269,7 +255,6 @@ done:
     ikv_session_free(s);
     free(c.logprobs);
     free(c.received);
-    free(scratch);
     free(tokens);
     free(sets);
     free(order);

@@ -18,6 +18,7 @@
 
 #include "cli/capture.h"
 #include "cli/common.h"
+#include "infokv/core.h"
 #include "live/live.h"
 
 typedef struct live_run {
@@ -96,30 +97,6 @@ live_set *live_set_create(const capture_options *o, run_context *rc, char *err, 
     return ls;
 }
 
-/* log sum exp x, given the position of its largest element */
-static double log_sum_exp(const float *x, int n, int top)
-{
-    float mx = x[top];
-    double z = 0.0;
-    for (int i = 0; i < n; i++)
-        z += exp((double)x[i] - (double)mx);
-    return (double)mx + log(z);
-}
-
-/* KL(p || q) in nats of the softmax distributions of two logit vectors,
- * with lp = log sum exp p and lq = log sum exp q. */
-static double kl_logits(const float *p, double lp, const float *q, double lq, int n)
-{
-    double kl = 0.0;
-    for (int i = 0; i < n; i++) {
-        double a = (double)p[i] - lp;
-        double pa = exp(a);
-        if (pa > 0.0)
-            kl += pa * (a - ((double)q[i] - lq));
-    }
-    return kl > 0.0 ? kl : 0.0;
-}
-
 int live_set_advance(live_set *ls, const ikv_session *full, const int32_t *tokens, int from, int to,
                      char *err, size_t errlen)
 {
@@ -128,7 +105,6 @@ int live_set_advance(live_set *ls, const ikv_session *full, const int32_t *token
     const float *pf = ikv_session_logits(full);
     /* the full run's side, the same for every live run */
     const int top_f = ikv_argmax(pf, ls->V);
-    const double lse_f = log_sum_exp(pf, ls->V, top_f);
     for (int i = 0; i < ls->n; i++) {
         live_run *r = &ls->runs[i];
         int rcode = to - from == 1 && from > 0 ? ikv_live_decode(r->live, tokens[from])
@@ -140,9 +116,8 @@ int live_set_advance(live_set *ls, const ikv_session *full, const int32_t *token
         }
         const float *pq = ikv_live_logits(r->live);
         int t = to - 1;
-        const int top_q = ikv_argmax(pq, ls->V);
-        r->kl[t] = (float)kl_logits(pf, lse_f, pq, log_sum_exp(pq, ls->V, top_q), ls->V);
-        r->agree[t] = top_f == top_q;
+        r->kl[t] = (float)ikv_kl_logits(pf, pq, ls->V);
+        r->agree[t] = top_f == ikv_argmax(pq, ls->V);
         for (int l = 0; l < ls->L; l++)
             for (int p = from; p < to; p++)
                 r->cache_len[(size_t)l * (size_t)ls->steps + (size_t)p] = ikv_live_cache_len(r->live, l);

@@ -125,6 +125,41 @@ float ikv_entropy_from_logits(const float *logits, int n)
     return h;
 }
 
+/* log sum exp x in double, shifted by its largest element; NaN if x
+ * holds one, -inf if every element is -inf. */
+static double log_sum_exp(const float *x, int n)
+{
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        if (isnan(x[i]))
+            return NAN;
+        mx = x[i] > mx ? x[i] : mx;
+    }
+    if (!isfinite(mx))
+        return (double)mx;
+    double z = 0.0;
+    for (int i = 0; i < n; i++)
+        z += exp((double)x[i] - (double)mx);
+    return (double)mx + log(z);
+}
+
+double ikv_kl_logits(const float *p, const float *q, int n)
+{
+    if (!p || !q || n <= 0)
+        return 0.0;
+    const double lp = log_sum_exp(p, n), lq = log_sum_exp(q, n);
+    if (isnan(lp) || isnan(lq))
+        return NAN;
+    double kl = 0.0;
+    for (int i = 0; i < n; i++) {
+        const double a = (double)p[i] - lp;
+        const double pa = exp(a);
+        if (pa > 0.0)
+            kl += pa * (a - ((double)q[i] - lq));
+    }
+    return kl > 0.0 ? kl : 0.0; /* rounding below zero when p = q */
+}
+
 float ikv_evolution(const float *a, const float *b, int n)
 {
     if (!a || !b || n <= 0)

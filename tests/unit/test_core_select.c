@@ -236,6 +236,29 @@ static void test_entropy(void)
     CU_ASSERT(isinf(lz) && lz < 0 && h == 0.0f);
 }
 
+/* Hand cases: KL((1/2, 1/2) || (1/4, 3/4)) = 1/2 ln 2 + 1/2 ln(2/3)
+ * = 1/2 ln(4/3); logits need not be normalised, and KL is not symmetric:
+ * KL((1/4, 3/4) || (1/2, 1/2)) = 1/4 ln(1/2) + 3/4 ln(3/2). */
+static void test_kl_logits(void)
+{
+    float even[2] = {3.0f, 3.0f}, skewed[2] = {0.0f, (float)log(3.0)};
+    CU_ASSERT_DOUBLE_EQUAL(ikv_kl_logits(even, skewed, 2), 0.5 * log(4.0 / 3.0), 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(ikv_kl_logits(skewed, even, 2), 0.25 * log(0.5) + 0.75 * log(1.5), 1e-7);
+    /* equal up to a constant: 0 up to rounding, never below */
+    float a[4] = {1.0f, -2.0f, 0.5f, 7.0f}, b[4] = {11.0f, 8.0f, 10.5f, 17.0f};
+    const double same = ikv_kl_logits(a, b, 4);
+    CU_ASSERT(same >= 0.0 && same < 1e-12);
+    /* q gives no mass where p gives some: +inf; the other way: finite */
+    float gap[2] = {0.0f, -INFINITY};
+    CU_ASSERT(isinf(ikv_kl_logits(even, gap, 2)));
+    CU_ASSERT_DOUBLE_EQUAL(ikv_kl_logits(gap, even, 2), log(2.0), 1e-7);
+    float with_nan[2] = {0.0f, NAN};
+    CU_ASSERT(isnan(ikv_kl_logits(with_nan, even, 2)));
+    CU_ASSERT(isnan(ikv_kl_logits(even, with_nan, 2)));
+    CU_ASSERT_EQUAL(ikv_kl_logits(NULL, even, 2), 0.0);
+    CU_ASSERT_EQUAL(ikv_kl_logits(even, even, 0), 0.0);
+}
+
 static void test_evolution(void)
 {
     float a[3] = {1, 2, 3}, b[3] = {2, 4, 6}, c[3] = {-1, -2, -3}, z[3] = {0};
@@ -259,6 +282,7 @@ static void add_suites(void)
         {"pyramid properties", test_pyramid_properties},
         {"top-k indices", test_top_k},
         {"entropy", test_entropy},
+        {"KL between logit vectors", test_kl_logits},
         {"evolution", test_evolution},
         {NULL, NULL},
     };
