@@ -9,7 +9,7 @@
 
 uint64_t ikv_sim_reference_bytes(int H, int G, int T, int d)
 {
-    return ((uint64_t)H * (uint64_t)T * ((uint64_t)d + 3u) + (uint64_t)G * (uint64_t)d * ikv_attn_ld(T)) *
+    return ((uint64_t)H * (uint64_t)T * ((uint64_t)d + 4u) + (uint64_t)G * (uint64_t)d * ikv_attn_ld(T)) *
            sizeof(float);
 }
 
@@ -25,9 +25,10 @@ int ikv_sim_reference_alloc(ikv_sim_reference *ref, int H, int G, int T, int d)
     ref->kt = calloc((size_t)G * (size_t)d * ref->ld, sizeof *ref->kt);
     ref->lse = malloc(ht * sizeof *ref->lse);
     ref->out = malloc(ht * (size_t)d * sizeof *ref->out);
+    ref->out_norm = malloc(ht * sizeof *ref->out_norm);
     ref->future = malloc(ht * sizeof *ref->future);
     ref->received = malloc(ht * sizeof *ref->received);
-    if (!ref->kt || !ref->lse || !ref->out || !ref->future || !ref->received) {
+    if (!ref->kt || !ref->lse || !ref->out || !ref->out_norm || !ref->future || !ref->received) {
         ikv_sim_reference_free(ref);
         return -1;
     }
@@ -39,9 +40,19 @@ void ikv_sim_reference_free(ikv_sim_reference *ref)
     free(ref->kt);
     free(ref->lse);
     free(ref->out);
+    free(ref->out_norm);
     free(ref->future);
     free(ref->received);
     memset(ref, 0, sizeof *ref);
+}
+
+static float norm(const float *a, int d)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int j = 0; j < d; j++)
+        s += a[j] * a[j];
+    return sqrtf(s);
 }
 
 int ikv_sim_reference_compute(const ikv_sim_layer *L, ikv_sim_reference *ref)
@@ -105,6 +116,10 @@ int ikv_sim_reference_compute(const ikv_sim_layer *L, ikv_sim_reference *ref)
                     for (int a = 0; a < group; a++)
                         ikv_attn_mix(probs + (size_t)a * (size_t)T, (size_t)T, 1, values, identity, n, d,
                                      ref->out + ((size_t)(g * group + a) * (size_t)T + (size_t)t) * (size_t)d);
+                }
+                for (int a = 0; a < group; a++) {
+                    const size_t ht = (size_t)(g * group + a) * (size_t)T + (size_t)t;
+                    ref->out_norm[ht] = norm(ref->out + ht * (size_t)d, d);
                 }
             }
             for (int a = 0; a < group; a++) {

@@ -27,6 +27,7 @@ typedef struct ikv_sim_reference {
     float *kt;       /* [G][d][ld] keys transposed (for the attention kernels) */
     float *lse;      /* [H][T] log-sum-exp of query t's scores over keys 0..t */
     float *out;      /* [H][T][d] attention output of query t, full cache */
+    float *out_norm; /* [H][T] |out| of query t (Forward Influence divides by it) */
     float *future;   /* [H][T] attention key j receives from queries t >= n_prompt */
     float *received; /* [H][T] attention key j receives from every query */
 } ikv_sim_reference;

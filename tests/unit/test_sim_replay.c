@@ -202,8 +202,12 @@ static void test_reference_pass(void)
             naive_softmax(&s, h, t, keys, t + 1, p, &lse);
             naive_mix(&s, h / 2, keys, p, t + 1, out);
             bad += fabs(ref.lse[h * T + t] - lse) > 1e-4;
-            for (int j = 0; j < d; j++)
+            double norm2 = 0.0;
+            for (int j = 0; j < d; j++) {
                 bad += fabs(ref.out[(h * T + t) * d + j] - out[j]) > 1e-4;
+                norm2 += out[j] * out[j];
+            }
+            bad += fabs(ref.out_norm[h * T + t] - sqrt(norm2)) > 1e-4;
             for (int j = 0; j <= t; j++) {
                 received[h][j] += p[j];
                 if (t >= P)
