@@ -9,7 +9,8 @@
  * the data handed to the writer) and the compression ratio of the file.
  *
  * Usage: bench_capture [MODELS_DIR] [1B-positions] (defaults
- * ../shared/models beside the source tree, 96).
+ * ../shared/models beside the source tree, 96), with
+ * OMP_WAIT_POLICY=passive as `make bench` runs it.
  */
 #include "config.h"
 
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -202,6 +204,12 @@ static void bench_model(const char *label, ikv_model *m, int n_prompt, int total
 
 int main(int argc, char **argv)
 {
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    if (!wait || strcasecmp(wait, "passive") != 0) /* as libgomp reads it */
+        printf("note: OMP_WAIT_POLICY is %s, not passive: the engine's OpenMP threads spin between\n"
+               "      parallel regions, and the capture's threads take their time from them\n"
+               "      (the README's figures are with passive; `make bench` sets it)\n",
+               wait ? wait : "unset");
     const char *models = argc > 1 ? argv[1] : IKV_SRCDIR "/../shared/models";
     int big_total = argc > 2 ? atoi(argv[2]) : 96;
     char err[512], path[4096], tok[4096];
