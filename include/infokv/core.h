@@ -310,7 +310,7 @@ void ikv_logits_summary(const float *logits /* [n] */, int n, float *log_z, floa
 /* KL(p || q) in nats between the distributions softmax(p) and softmax(q)
  * of two logit (or log-probability) vectors, summed in double: 0 when
  * they are equal up to a constant, +inf when q gives no mass where p
- * gives some, NaN if either holds a NaN. */
+ * gives some; NaN if either holds a NaN or +inf, or p is all -inf. */
 double ikv_kl_logits(const float *p /* [n] */, const float *q /* [n] */, int n);
 
 /* Indices of the k largest of x, largest first; equal values in index

@@ -148,8 +148,10 @@ double ikv_kl_logits(const float *p, const float *q, int n)
     if (!p || !q || n <= 0)
         return 0.0;
     const double lp = log_sum_exp(p, n), lq = log_sum_exp(q, n);
-    if (isnan(lp) || isnan(lq))
-        return NAN;
+    if (!isfinite(lp) || isnan(lq) || lq == INFINITY)
+        return NAN; /* a NaN, a +inf logit, or p without mass: not distributions */
+    if (lq == -INFINITY)
+        return INFINITY; /* q has no mass at all */
     double kl = 0.0;
     for (int i = 0; i < n; i++) {
         const double a = (double)p[i] - lp;

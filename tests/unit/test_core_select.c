@@ -252,6 +252,11 @@ static void test_kl_logits(void)
     float gap[2] = {0.0f, -INFINITY};
     CU_ASSERT(isinf(ikv_kl_logits(even, gap, 2)));
     CU_ASSERT_DOUBLE_EQUAL(ikv_kl_logits(gap, even, 2), log(2.0), 1e-7);
+    float none[2] = {-INFINITY, -INFINITY}, big[2] = {INFINITY, 0.0f};
+    CU_ASSERT(isinf(ikv_kl_logits(even, none, 2)) && ikv_kl_logits(even, none, 2) > 0);
+    CU_ASSERT(isnan(ikv_kl_logits(none, even, 2)));
+    CU_ASSERT(isnan(ikv_kl_logits(big, even, 2)));
+    CU_ASSERT(isnan(ikv_kl_logits(even, big, 2)));
     float with_nan[2] = {0.0f, NAN};
     CU_ASSERT(isnan(ikv_kl_logits(with_nan, even, 2)));
     CU_ASSERT(isnan(ikv_kl_logits(even, with_nan, 2)));
