@@ -714,10 +714,9 @@ static int start_band(ikv_trace_writer *w, wdset *d, int64_t n, int zero_padded)
     start_compressor(w); /* where the creating thread did not */
     ikv_band_job_init(&d->job, w, d, d->buf, n);
     if (zero_padded) {
-        /* its zeros would pass for a compressible plane: without a
-         * band before to judge by, every plane is deflated */
-        if (!d->planes_known)
-            memset(d->job.store_plane, 0, sizeof d->job.store_plane);
+        /* its zeros would pass for a compressible plane: no estimate.
+         * Without a band before to judge by, store_plane is still all
+         * zero and every plane is deflated. */
         d->job.estimate_planes = 0;
         d->job.zero_padded = 1;
     }
